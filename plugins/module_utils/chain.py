@@ -485,6 +485,9 @@ def classify(targets, snapshots, settings):
     if len(snapshots) > 1 and forks:
         previous = {f['height'] for f in _forks(targets, snapshots[-2]['targets'], component_of)}
         forks = [f for f in forks if f['across_components'] or f['height'] in previous]
+    # Heads that differ across a split are what a partition leaves behind (the block in flight when the link
+    # broke); only a disagreement between connected nodes is a fork of its own.
+    connected_forks = [f for f in forks if not f['across_components']]
     growing = [c for c in components if c['grew']]
     grew = delta is not None and delta > 0
 
@@ -496,9 +499,9 @@ def classify(targets, snapshots, settings):
         state = 'unknown'
         reason = ('heights came from %d snapshot(s) only; growth needs answers in at least two (raise timeout or '
                   'deadline, or check the targets)' % len(_answered_snapshots(snapshots, answered)))
-    elif forks:
+    elif connected_forks:
         state = 'forked'
-        fork = forks[0]
+        fork = connected_forks[0]
         reason = 'heads disagree at height %d: %s' % (fork['height'], '; '.join(
             '%s has %s' % (', '.join(nodes), head[:18]) for head, nodes in sorted(fork['heads'].items())))
     elif len(growing) > 1:
@@ -510,8 +513,9 @@ def classify(targets, snapshots, settings):
         sides = ' and '.join('[%s]' % _describe(c['nodes'], c['regions']) for c in components)
         growth = ('only the component of %s grows (+%d)' % (', '.join(growing[0]['nodes']), growing[0]['height_delta'])
                   if growing else 'no growth over %s (max height %s)' % (_seconds(span), height_end))
-        reason = '%s; the peer graph splits into %d components: %s; minority: %s' % (
-            growth, len(components), sides, ', '.join(minority['nodes']) if minority else 'none (equal sizes)')
+        reason = '%s; the peer graph splits into %d components: %s; minority: %s%s' % (
+            growth, len(components), sides, ', '.join(minority['nodes']) if minority else 'none (equal sizes)',
+            '; heads differ across the split at height %s' % ', '.join(str(f['height']) for f in forks) if forks else '')
     elif grew:
         state = 'progressing'
         reason = 'max height %s \u2192 %s (+%d) over %s' % (height_start, height_end, delta, _seconds(span))

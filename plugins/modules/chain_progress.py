@@ -18,9 +18,10 @@ description:
     C(bitcell_active_miners), C(bitcell_banned_miners) and C(bitcell_peer_count) from O(targets[].metrics_url).
   - Classifies the chain in RV(state). V(progressing) when the highest height grew over the window. V(stalled) when it
     did not and the peer graph is connected. V(partitioned) when the peer graph (undirected edges from the peer lists)
-    splits into more than one connected component and at most one component grows. V(forked) when nodes at the same
-    height report different head hashes (across components, or in two snapshots in a row), or when several components
-    grow separate chains. V(unknown) when fewer than O(quorum) targets answered.
+    splits into more than one connected component and at most one component grows; heads that differ across the split
+    (the block in flight when the link broke) are listed in RV(forks) but do not make it a fork. V(forked) when
+    connected nodes at the same height report different head hashes in two snapshots in a row, or when several
+    components grow separate chains. V(unknown) when fewer than O(quorum) targets answered.
   - Names the runbook's likely cause in RV(likely_cause) with RV(evidence) and RV(recommended_action). Banned
     miners, or active miners at or below the quorum threshold, give V(no_active_miners) ("unban miners or reset trust
     scores"). A split peer graph gives V(network_partition) ("restart nodes to re-establish connections", minority side

@@ -136,11 +136,20 @@ def test_two_growing_components_are_a_fork():
     assert out['reason'].startswith('2 components of the peer graph grow separate chains')
 
 
-def test_heads_that_disagree_across_components_are_a_fork():
+def test_heads_that_disagree_across_a_stalled_split_are_a_partition():
+    # The lab's partition fault leaves this behind: a block in flight when the link broke, then no quorum anywhere.
     heads = {'w1': '0xbad', 'w2': '0xbad'}
     out = classify(TARGETS, snapshots([same(100)] * 2, SPLIT, heads=heads), settings())
-    assert out['state'] == 'forked'
+    assert out['state'] == 'partitioned' and out['likely_cause'] == 'network_partition'
     assert out['forks'] == [{'height': 100, 'heads': {'0x100': EAST, '0xbad': WEST}, 'across_components': True}]
+    assert 'minority: w1, w2; heads differ across the split at height 100;' in out['reason']
+
+
+def test_heads_that_disagree_across_a_split_where_both_sides_grow_are_a_fork():
+    heads = {'w1': '0xbad', 'w2': '0xbad'}
+    heights = [same(100), dict(same(101, EAST), **same(101, WEST))]
+    out = classify(TARGETS, snapshots(heights, SPLIT, heads=heads), settings())
+    assert out['state'] == 'forked'
 
 
 def test_a_one_off_head_race_in_a_connected_graph_is_not_a_fork():
