@@ -28,8 +28,10 @@ help:
 setup: apt venv collection-link
 
 # Install Debian packages only when one is missing, so a set-up machine does no apt work.
+# kubectl (Debian's kubernetes-client) talks to the lab's Kubernetes API unless one is already installed.
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt: installing $$missing"; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
