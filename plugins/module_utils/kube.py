@@ -239,13 +239,19 @@ def wait_rollout(kube, namespace, kind, name, deadline_at, sleep_s, clock=time.m
         sleep(min(sleep_s, max(0.0, deadline_at - clock())))
 
 
-def template_hash(template):
-    """A stable digest of a pod template without the labels controllers add to it."""
+def strip_controller_labels(template):
+    """A copy of a pod template without the labels controllers add to it (pod-template-hash...)."""
     clean = copy.deepcopy(template or {})
     labels = (clean.get('metadata') or {}).get('labels') or {}
     for key in ('pod-template-hash', 'controller-revision-hash'):
         labels.pop(key, None)
-    return hashlib.sha256(json.dumps(clean, sort_keys=True).encode()).hexdigest()[:16]
+    return clean
+
+
+def template_hash(template):
+    """A stable digest of a pod template as its workload declares it."""
+    text = json.dumps(strip_controller_labels(template), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def revisions(kube, namespace, kind, workload):
