@@ -10,20 +10,13 @@ import threading
 import pytest
 import yaml
 
-from ansible.module_utils import basic
 
 from ansible_collections.chainops.runbooks.plugins.modules import chain_progress
+from helpers.module_main import run_module_main
 
 
 def run_module(monkeypatch, capsys, args, check_mode=False):
-    """Run chain_progress.main() in-process; return (result dict, exit code)."""
-    module_args = dict(args)
-    module_args['_ansible_check_mode'] = check_mode
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': module_args}).encode('utf-8'))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy')
-    with pytest.raises(SystemExit) as info:
-        chain_progress.main()
-    return json.loads(capsys.readouterr().out), info.value.code
+    return run_module_main(chain_progress.main, monkeypatch, capsys, args, check_mode)
 
 
 def test_check_mode_samples_for_real(monkeypatch, capsys, fake_node):

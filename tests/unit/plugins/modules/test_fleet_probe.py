@@ -8,21 +8,13 @@ import textwrap
 
 import pytest
 
-from ansible.module_utils import basic
 
 from ansible_collections.chainops.runbooks.plugins.modules import fleet_probe
+from helpers.module_main import run_module_main
 
 
 def run_module(monkeypatch, capsys, args, check_mode=False):
-    """Run fleet_probe.main() in-process; return (result dict, exit code)."""
-    module_args = dict(args)
-    module_args['_ansible_check_mode'] = check_mode
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': module_args}).encode('utf-8'))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy')
-    with pytest.raises(SystemExit) as info:
-        fleet_probe.main()
-    out = capsys.readouterr().out
-    return json.loads(out), info.value.code
+    return run_module_main(fleet_probe.main, monkeypatch, capsys, args, check_mode)
 
 
 def test_probe_result_shape_and_changed_false(monkeypatch, capsys, fake_node, refused_url):

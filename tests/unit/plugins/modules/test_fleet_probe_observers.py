@@ -12,18 +12,13 @@ import json
 import pytest
 import yaml
 
-from ansible.module_utils import basic
 
 from ansible_collections.chainops.runbooks.plugins.modules import fleet_probe
+from helpers.module_main import run_module_main
 
 
 def run_module(monkeypatch, capsys, args):
-    module_args = dict(args)
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': module_args}).encode('utf-8'))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy')
-    with pytest.raises(SystemExit) as info:
-        fleet_probe.main()
-    return json.loads(capsys.readouterr().out), info.value.code
+    return run_module_main(fleet_probe.main, monkeypatch, capsys, args)
 
 
 def test_votes_per_target_and_fleet(monkeypatch, capsys, fake_node, fake_prometheus, refused_url):

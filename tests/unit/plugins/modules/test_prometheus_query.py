@@ -16,21 +16,14 @@ import textwrap
 import pytest
 import yaml
 
-from ansible.module_utils import basic
 
 from ansible_collections.chainops.runbooks.plugins.modules import prometheus_query
+from helpers.module_main import run_module_main
 from helpers.ansible_run import run_module as run_through_ansible
 
 
 def run_module(monkeypatch, capsys, args, check_mode=False):
-    """Run prometheus_query.main() in-process; return (result dict, exit code)."""
-    module_args = dict(args)
-    module_args['_ansible_check_mode'] = check_mode
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': module_args}).encode('utf-8'))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy')
-    with pytest.raises(SystemExit) as info:
-        prometheus_query.main()
-    return json.loads(capsys.readouterr().out), info.value.code
+    return run_module_main(prometheus_query.main, monkeypatch, capsys, args, check_mode)
 
 
 def test_instant_vector(monkeypatch, capsys, fake_prometheus):
