@@ -12,18 +12,18 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export DEBIAN_FRONTEND := noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-APT_PACKAGES := docker.io iptables busybox-static python3.11 util-linux shellcheck \
+APT_PACKAGES := docker.io iptables busybox-static python3.11 util-linux shellcheck curl \
                 prometheus prometheus-alertmanager
 COLLECTION_LINK := build/collections/ansible_collections/chainops/runbooks
 VENV_STAMP := $(VENV)/.requirements-dev.sha256
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: help setup apt venv collection-link lab-up lab-down lab-status demo test \
-        unit integration molecule lint sanity rules build bench-probe
+        unit integration molecule lint sanity rules build bench-probe bench-restart
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
-	@echo "other targets: setup lab-up lab-down lab-status unit integration molecule lint sanity rules build bench-probe"
+	@echo "other targets: setup lab-up lab-down lab-status unit integration molecule lint sanity rules build bench-probe bench-restart"
 
 setup: apt venv collection-link
 
@@ -92,6 +92,10 @@ rules: setup
 BENCH_PROBE_ARGS ?= --sizes 100,1000 --forks 50 --output build/bench-probe.json
 bench-probe: setup
 	$(PY) benchmarks/bench_probe.py $(BENCH_PROBE_ARGS)
+
+BENCH_RESTART_ARGS ?= --rounds 3
+bench-restart: lab-up
+	$(PY) benchmarks/bench_restart.py $(BENCH_RESTART_ARGS)
 
 build: setup
 	rm -f chainops-runbooks-*.tar.gz
