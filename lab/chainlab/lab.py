@@ -3,10 +3,12 @@
 
     lab/labctl up       dockerd (if none runs), the node image, 5 BitCell nodes,
                         a steady transaction load; waits until the chain advances;
+                        the lab's Kubernetes API with its workloads (us-west nodes,
+                        blockchain-backend, coordinator), all ready and following;
                         then the receiver, Alertmanager and Prometheus (every target up)
     lab/labctl down     removes everything `up` started, by pid and by label
     lab/labctl status   a table of nodes: region, container, height, peers, health;
-                        the firing alerts
+                        the Kubernetes workloads; the firing alerts
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import subprocess
 import sys
 import time
 from functools import cached_property
+
+from kubelab import control as kube
 
 from . import docker_env, monitoring, nodes, probe, procs, topology
 
@@ -42,9 +46,7 @@ def up(ctx, wait=120):
     print(f"dockerd: {'started' if started else 'already running'}")
     print(f"image {docker_env.IMAGE}: {'imported' if docker_env.ensure_image(ctx.docker) else 'up to date'}")
     for node in ctx.fleet.docker_nodes:
-        nodes.mount_data_volume(node)
-        if not (node.data_dir / "config.toml").exists():
-            nodes.write_config(ctx.fleet, node)
+        nodes.prepare_data_dir(ctx.fleet, node)
         container = nodes.container(ctx.docker, node)
         if container is None or container.image.tags != [docker_env.IMAGE]:
             recreate_node(ctx, node)
@@ -56,22 +58,45 @@ def up(ctx, wait=120):
     print(table(probe.fleet_state(ctx.fleet.docker_nodes)))
     if not states:
         sys.exit(f"the fleet did not become healthy within {wait}s; see `docker logs <node>`")
+    kube_up(ctx, wait)
     monitoring.start(ctx.fleet)
     scraped = monitoring.wait_targets_up(ctx.fleet)
     print(f"monitoring: Prometheus {monitoring.PROMETHEUS} ({len(scraped)} targets up), "
           f"Alertmanager {monitoring.ALERTMANAGER}, receiver {monitoring.RECEIVER}")
 
 
+def kube_up(ctx, wait):
+    """The Kubernetes API, its workloads ready, and the us-west nodes following the chain."""
+    for node in ctx.fleet.kube_nodes:
+        nodes.prepare_data_dir(ctx.fleet, node)
+    started = kube.start()
+    api = kube.client()
+    changed = kube.apply(api, kube.manifests())
+    print(f"kubernetes: API {kube.SERVER} {'started' if started else 'already running'}; "
+          f"applied {', '.join(changed) or 'nothing (up to date)'}; kubeconfig {kube.KUBECONFIG}")
+    rows = kube.wait_ready(api, timeout=wait)
+    print(kube.table(kube.workloads(api)))
+    if not rows:
+        sys.exit(f"the Kubernetes workloads did not become ready within {wait}s; "
+                 f"try `KUBECONFIG={kube.KUBECONFIG} kubectl get pods -A`")
+    if ctx.fleet.kube_nodes and not probe.wait_healthy(ctx.fleet.kube_nodes, timeout=wait):
+        print(table(probe.fleet_state(ctx.fleet.kube_nodes)))
+        sys.exit("the us-west nodes did not become healthy; see `kubectl -n bitcell-production logs <pod>`")
+
+
 def down(ctx):
     stopped = monitoring.stop()
     print(f"monitoring: {'stopped ' + ', '.join(stopped) if stopped else 'not running'}")
+    server_stopped, leftovers = kube.stop()
+    print(f"kubernetes: {'API and pods stopped' if server_stopped else 'API not running'}"
+          f"{f'; {leftovers} leftover pod process(es) stopped' if leftovers else ''}")
     for name in procs.names("flood-") + [LOADGEN]:
         procs.stop(name)
     _remove_iptables_rules()
     if docker_env.PIDFILE.exists() or docker_env.client_available():
         for container in nodes.lab_containers(ctx.docker):
             container.remove(force=True)
-    for node in ctx.fleet.docker_nodes:
+    for node in ctx.fleet.nodes:
         nodes.unmount_data_volume(node)
     (topology.STATE / "faults.json").unlink(missing_ok=True)
     print(f"dockerd: {'stopped' if docker_env.stop_dockerd() else 'left as it was (not started by the lab)'}")
@@ -132,7 +157,9 @@ def main(argv=None):
     elif args.command == "down":
         down(ctx)
     else:
-        print(table(probe.fleet_state(ctx.fleet.docker_nodes)))
+        running_nodes = ctx.fleet.nodes if kube.running() else ctx.fleet.docker_nodes
+        print(table(probe.fleet_state(running_nodes)))
+        print(kube.table(kube.workloads(kube.client())) if kube.running() else "kubernetes: API not running")
         print(monitoring.alerts_text(monitoring.firing()))
     return 0
 

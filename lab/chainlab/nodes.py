@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""BitCell node containers: data volumes, configuration and the container spec."""
+"""BitCell nodes: data volumes and configuration (any runtime), and the container spec (docker)."""
 from __future__ import annotations
 
 import subprocess
@@ -50,6 +50,16 @@ def config_toml(fleet, node):
 
 def write_config(fleet, node):
     (node.data_dir / "config.toml").write_text(config_toml(fleet, node))
+
+
+def prepare_data_dir(fleet, node):
+    """The node's volume mounted and its known-good config.toml written unless one is there.
+
+    Whatever runs the node (a container, a StatefulSet pod) reads this directory.
+    """
+    mount_data_volume(node)
+    if not (node.data_dir / "config.toml").exists():
+        write_config(fleet, node)
 
 
 def container_spec(fleet, node, bootstrap=None):

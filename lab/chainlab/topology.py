@@ -36,6 +36,7 @@ class Node:
     metrics_port: int
     p2p_port: int
     runtime: str = "docker"
+    miner: bool = True  # full nodes (us-west) follow the chain without counting toward the quorum
 
     @property
     def p2p_addr(self):
@@ -71,6 +72,10 @@ class Fleet:
         return [node for node in self.nodes if node.runtime == "docker"]
 
     @property
+    def kube_nodes(self):
+        return [node for node in self.nodes if node.runtime == "kubernetes"]
+
+    @property
     def regions(self):
         return sorted({node.region for node in self.nodes})
 
@@ -91,7 +96,7 @@ class Fleet:
 
     @property
     def miners(self):
-        return [node.name for node in self.nodes]
+        return [node.name for node in self.nodes if node.miner]
 
 
 def load(inventory=INVENTORY):
@@ -110,5 +115,6 @@ def load(inventory=INVENTORY):
                           rpc_port=int(hostvars["chainops_rpc_port"]),
                           metrics_port=int(hostvars["chainops_metrics_port"]),
                           p2p_port=int(hostvars["chainops_p2p_port"]),
-                          runtime=hostvars.get("chainops_runtime", "docker")))
+                          runtime=hostvars.get("chainops_runtime", "docker"),
+                          miner=bool(hostvars.get("chainops_miner", True))))
     return Fleet(tuple(nodes))

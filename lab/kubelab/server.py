@@ -90,6 +90,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if not self._authorized():
                 raise errors.ApiError(401, "Unauthorized", "Unauthorized")
+            if body and "protobuf" in self.headers.get("Content-Type", ""):
+                raise errors.ApiError(415, "UnsupportedMediaType", "the lab's API speaks JSON and YAML, not protobuf")
             route = Route(path)
             if route.discovery:
                 if method != "GET":

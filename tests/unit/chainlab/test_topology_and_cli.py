@@ -16,8 +16,15 @@ def test_fleet_matches_the_issue():
     assert [n.name for n in FLEET.docker_nodes] == [
         "bitcell-node-us-east-1", "bitcell-node-us-east-2", "bitcell-node-us-east-3",
         "bitcell-node-eu-west-1", "bitcell-node-eu-west-2"]
-    assert FLEET.regions == ["eu-west", "us-east"]
+    assert [n.name for n in FLEET.kube_nodes] == ["bitcell-node-us-west-0", "bitcell-node-us-west-1"]
+    assert FLEET.regions == ["eu-west", "us-east", "us-west"]
     assert FLEET.region_subnet("us-east") == "127.0.1.0/24"
+    assert FLEET.region_subnet("us-west") == "127.0.3.0/24"
+
+
+def test_only_docker_nodes_mine_so_the_quorum_is_the_runbooks_five():
+    assert FLEET.miners == [n.name for n in FLEET.docker_nodes]
+    assert not any(n.miner for n in FLEET.kube_nodes)
 
 
 def test_nodes_have_distinct_addresses_and_ports():
@@ -55,7 +62,8 @@ def test_config_toml_is_valid_toml():
 
     config = tomllib.loads(nodes.config_toml(FLEET, FLEET.node("bitcell-node-eu-west-2")))
     assert config["node_id"] == "bitcell-node-eu-west-2" and config["listen_ip"] == "127.0.2.2"
-    assert len(config["miners"]) == len(FLEET.nodes)
+    assert config["miners"] == FLEET.miners
+    assert "127.0.3.1:30306" in config["bootstrap_nodes"], "miners peer with the us-west full nodes too"
 
 
 @pytest.mark.parametrize("argv, message", [
