@@ -113,7 +113,7 @@ def line(name, times, floor_median):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
     parser.add_argument('--node', default='bitcell-node-eu-west-2', help='a docker node of the lab inventory')
     parser.add_argument('--rounds', type=int, default=3)
     options = parser.parse_args()

@@ -251,9 +251,9 @@ class KubeTarget:
         if memory is not None:
             values['memory'] = format_memory(memory)
         # Requests follow limits so the scheduler never sees a request above the new limit.
-        kube_backend.patch_workload(self.kube, self.namespace, kind, name, {'spec': {'template': {'spec': {
-            'containers': [{'name': self.state()['container'], 'resources': {'limits': values,
-                                                                            'requests': values}}]}}}})
+        container = {'name': self.state()['container'], 'resources': {'limits': values, 'requests': values}}
+        kube_backend.patch_workload(self.kube, self.namespace, kind, name,
+                                    {'spec': {'template': {'spec': {'containers': [container]}}}})
 
 
 def _canonical(parse, fmt, value):

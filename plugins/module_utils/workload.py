@@ -83,8 +83,8 @@ def plan_undo(namespace, kind, workload, history, to_revision):
             return Plan(msg='%s was already rolled back from the template of revision %d' % (
                 _ref(namespace, kind, name), target['revision']))
     if target['hash'] == current:
-        return Plan(msg='%s already runs the template of revision %d' % (_ref(namespace, kind, name),
-                                                                          target['revision']))
+        return Plan(msg='%s already runs the template of revision %d' % (
+            _ref(namespace, kind, name), target['revision']))
     template = kube_backend.strip_controller_labels(target['template'])
     action = 'kubectl rollout undo %s --to-revision=%d' % (_ref(namespace, kind, name), target['revision'])
     patch = [{'op': 'replace', 'path': '/spec/template', 'value': template},
@@ -125,10 +125,9 @@ def plan_env(namespace, kind, workload, container_name, env):
                          else {'name': key, 'value': value})
             words.append('%s=%s' % (key, value))
     if not items:
-        return Plan(msg='%s container %s already has that environment' % (_ref(namespace, kind, name),
-                                                                           container['name']))
-    return Plan(action='kubectl set env %s -c %s %s' % (_ref(namespace, kind, name), container['name'],
-                                                         ' '.join(words)),
+        return Plan(msg='%s container %s already has that environment' % (
+            _ref(namespace, kind, name), container['name']))
+    return Plan(action='kubectl set env %s -c %s %s' % (_ref(namespace, kind, name), container['name'], ' '.join(words)),
                 patch={'spec': {'template': {'spec': {'containers': [{'name': container['name'], 'env': items}]}}}},
                 msg='changing %s of %s' % (', '.join(w.rstrip('-').split('=')[0] for w in words),
                                            _ref(namespace, kind, name)))

@@ -100,6 +100,7 @@ def test_circuit_breaker_trips_on_a_crash_loop_a_restart_cannot_fix(fleet, dk, f
     fault("node-crash-loop", node.name)
     args = restart_args(node, state_dir, cooldown=0, breaker_failures=2, wait_timeout=12,
                         fleet=guard_fleet(fleet, down={node.name}))
+
     def attempt():
         result = run_module(RESTART, args).single
         return result.get("failed", False), result["guardrails"].get("rule"), result["guardrails"].get("escalate")
@@ -181,4 +182,3 @@ def test_malformed_quantities_fail_before_anything_changes(fleet, dk, state_dir,
     result = run_module(RESOURCES, args).single
     assert result["failed"] is True and message in result["msg"]
     assert dk.containers.get(node.name).attrs["HostConfig"]["NanoCpus"] == before
-
