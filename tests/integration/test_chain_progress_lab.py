@@ -31,7 +31,7 @@ def test_healthy_lab_is_progressing_and_check_mode_samples_for_real(fleet):
     assert result["answered"] == [n.name for n in fleet.nodes] and result["unanswered"] == []
     assert len(result["components"]) == 1 and result["components"][0]["size"] == len(fleet.nodes)
     assert result["minority"] is None and result["forks"] == []
-    assert result["evidence"]["active_miners"] == len(fleet.nodes) and result["evidence"]["banned_miners"] == 0
+    assert result["evidence"]["active_miners"] == len(fleet.miners) and result["evidence"]["banned_miners"] == 0
     node = result["targets"]["bitcell-node-us-east-1"]
     assert len(node["samples"]) == 3 and node["peer_count"] == len(fleet.nodes) - 1
     assert set(result["regions"]) == {"us-east", "eu-west"}
