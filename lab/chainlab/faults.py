@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import lab, procs, topology
+from . import lab, nodes, probe, procs, topology
 
 ACTIVE = topology.STATE / "faults.json"
 IPTABLES_TAG = "chainops-lab"
@@ -55,14 +55,16 @@ def _iptables(action, source, destination):
 
 
 def _admin(node, *args):
-    """Run the node's admin command inside its container, as the runbook does."""
-    subprocess.run(["docker", "exec", node.name, "bitcell-node", "admin", *args], check=True,
-                   stdout=subprocess.DEVNULL)
+    """Run the node's admin command (inside its container, as the runbook does)."""
+    subprocess.run(nodes.admin_argv(node, *args), check=True, stdout=subprocess.DEVNULL)
 
 
 def _running_nodes(ctx):
+    """Running containers, and the us-west pods that answer (gossip reaches their mempools too)."""
     running = {c.name for c in ctx.docker.containers.list(filters={"label": "chainops.lab"})}
-    return [node for node in ctx.fleet.docker_nodes if node.name in running]
+    serving = [node for node in ctx.fleet.kube_nodes
+               if not probe.health(node.health_url, timeout=1)[1].startswith("unreachable")]
+    return [node for node in ctx.fleet.docker_nodes if node.name in running] + serving
 
 
 # --- node faults --------------------------------------------------------------------

@@ -62,6 +62,16 @@ def prepare_data_dir(fleet, node):
         write_config(fleet, node)
 
 
+def admin_argv(node, *args):
+    """`bitcell-node admin ...` for the node: inside its container, or on the host for a pod.
+
+    A pod is a local process whose data directory (with the admin token) is a host path.
+    """
+    if node.runtime == "docker":
+        return ["docker", "exec", node.name, "bitcell-node", "admin", *args]
+    return [str(topology.REPO / "lab" / "bin" / "bitcell-node"), "--data-dir", str(node.data_dir), "admin", *args]
+
+
 def container_spec(fleet, node, bootstrap=None):
     """Keyword arguments for `containers.create`, as docker-compose would run the node.
 
