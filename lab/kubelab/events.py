@@ -23,7 +23,8 @@ class Recorder:
         meta = obj["metadata"]
         stamp = now()
         event = {
-            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": meta.get("namespace", "default")},
+            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}",
+                         "namespace": meta.get("namespace", "default")},
             "involvedObject": {"kind": obj["kind"], "apiVersion": obj["apiVersion"], "name": meta["name"],
                                "namespace": meta.get("namespace", ""), "uid": meta["uid"],
                                "resourceVersion": meta.get("resourceVersion", "")},

@@ -211,10 +211,14 @@ class Handler(BaseHTTPRequestHandler):
         self._start_stream("application/json")
         deadline = time.monotonic() + min(int(query.get("timeoutSeconds") or MAX_WATCH_SECONDS), MAX_WATCH_SECONDS)
         events = initial
+        as_table = self._wants_table()  # `kubectl get -w` watches rows, one Table per event
         try:
             while True:
                 for event_type, obj in events:
                     if wanted(obj):
+                        if as_table:
+                            obj = tables.table(res, [obj], obj["metadata"]["resourceVersion"],
+                                               query.get("includeObject", "Metadata"))
                         self._chunk(json.dumps({"type": event_type, "object": obj}).encode() + b"\n")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.server.stopping:

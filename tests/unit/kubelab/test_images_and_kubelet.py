@@ -93,10 +93,10 @@ def test_memory_quantities(quantity, size):
 
 
 def test_limit_files_for_both_cgroup_versions():
-    assert cgroups.limit_files(2, 0.5, 128 * 2**20) == {("", "cpu.max"): "50000 100000",
-                                                         ("", "memory.max"): str(128 * 2**20)}
-    assert cgroups.limit_files(1, 0.1, None) == {("cpu", "cpu.cfs_period_us"): "100000",
-                                                  ("cpu", "cpu.cfs_quota_us"): "10000"}
+    assert cgroups.limit_files(2, 0.5, 128 * 2**20) == {
+        ("", "cpu.max"): "50000 100000", ("", "memory.max"): str(128 * 2**20)}
+    assert cgroups.limit_files(1, 0.1, None) == {
+        ("cpu", "cpu.cfs_period_us"): "100000", ("cpu", "cpu.cfs_quota_us"): "10000"}
     assert cgroups.limit_files(1, None, 2**20) == {("memory", "memory.limit_in_bytes"): str(2**20)}
 
 

@@ -153,7 +153,7 @@ def test_pod_table_has_kubectl_columns():
                {"ready": True, "restartCount": 2, "state": {"running": {}}},
                {"ready": False, "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
     table = tables.table(PODS, [pod], "7")
-    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Status", "Restarts", "Age",
-                                                                "IP", "Node"]
+    columns = [c["name"] for c in table["columnDefinitions"]]
+    assert columns == ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node"]
     assert table["rows"][0]["cells"][:4] == ["p", "1/2", "CrashLoopBackOff", 3]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
