@@ -7,7 +7,7 @@ from dataclasses import dataclass
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-chainops-lab", "gitCommit": "lab",
            "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23",
            "compiler": "gc", "platform": "linux/amd64"}
-ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+ALL_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
 
 @dataclass(frozen=True)

@@ -274,3 +274,18 @@ def test_statefulset_rollout_restart_replaces_every_node_and_they_rejoin(fleet, 
     history = kubectl("rollout", "history", sts, "-n", ns).stdout
     assert len([line for line in history.splitlines() if line[:1].isdigit()]) >= 2
     assert probe.wait_healthy(fleet.kube_nodes, timeout=60), "both nodes healthy and following again"
+
+
+def test_a_crashed_container_is_restarted_with_backoff_and_counted(core):
+    pod = ready_pods(core, "app=coordinator")[0]
+    url = f"http://{pod.status.pod_ip}:8090/config"
+    pid = http_json(url)[1]["pid"]
+    os.kill(pid, 9)
+
+    def restarted():
+        current = core.read_namespaced_pod(pod.metadata.name, NS).status.container_statuses[0]
+        return current if current.restart_count == 1 and current.ready else None
+    status = wait_until(restarted, 30)
+    assert status, "the kubelet restarts a crashed container in place (restartPolicy Always)"
+    assert status.last_state.terminated.exit_code == 137 and status.last_state.terminated.reason == "Error"
+    assert http_json(url)[1]["pid"] not in (pid, None), "same pod, new process"
