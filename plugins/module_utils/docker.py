@@ -131,3 +131,19 @@ def describe_containers(client, names, with_stats, concurrency=8):
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
         return dict(pool.map(one, names))
+
+
+def update_limits(client, container_id, nano_cpus=None, memory_bytes=None):
+    """``docker update --cpus/--memory`` on a container (memory swap pinned to the memory limit).
+
+    The SDK's ``update_container`` has no NanoCpus, the field ``docker update
+    --cpus`` sets, so this posts the same request through the SDK's transport.
+    """
+    data = {}
+    if nano_cpus is not None:
+        data['NanoCpus'] = nano_cpus
+    if memory_bytes is not None:
+        # Without MemorySwap the kernel lets the container swap past its limit.
+        data.update(Memory=memory_bytes, MemorySwap=memory_bytes)
+    api = client.api
+    return api._result(api._post_json(api._url('/containers/{0}/update', container_id), data=data), True)

@@ -119,9 +119,9 @@ class DockerTarget:
 
     def restart(self, state):
         if state['running']:
-            self.container.restart(timeout=self.stop_timeout)
+            self._engine('restart', self.container.restart, timeout=self.stop_timeout)
         else:
-            self.container.start()
+            self._engine('start', self.container.start)
 
     def resources_action(self, cpu, memory):
         flags = ['--cpus %s' % (cpu / 1000.0)] if cpu is not None else []
@@ -129,13 +129,15 @@ class DockerTarget:
         return 'docker update %s %s' % (' '.join(flags), self.name)
 
     def set_resources(self, cpu, memory):
-        kwargs = {}
-        if cpu is not None:
-            kwargs['nano_cpus'] = cpu * 1000000
-        if memory is not None:
-            # Without memswap the kernel lets the container swap past its limit.
-            kwargs.update(mem_limit=memory, memswap_limit=memory)
-        self.container.update(**kwargs)
+        self._engine('update', docker_backend.update_limits, self.client, self.container.id,
+                     cpu * 1000000 if cpu is not None else None, memory)
+
+    def _engine(self, verb, func, *args, **kwargs):
+        """Call the Engine; its errors become ChainopsError naming the container and the verb."""
+        try:
+            return func(*args, **kwargs)
+        except docker_backend.docker.errors.DockerException as exc:
+            raise ChainopsError('docker %s %s failed: %s' % (verb, self.name, exc))
 
 
 class KubeTarget:

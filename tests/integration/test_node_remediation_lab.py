@@ -41,8 +41,9 @@ def started_at(dk, node):
 def test_a_stopped_node_is_started_and_seen_by_its_peers(fleet, dk, fault, state_dir):
     node = fleet.node("bitcell-node-eu-west-2")
     other = fleet.node("bitcell-node-eu-west-1")
+    peered = peers(other)
     fault("node-down", node.name)
-    assert wait_until(lambda: peers(other) == len(fleet.docker_nodes) - 2, 30)
+    assert wait_until(lambda: peers(other) == peered - 1, 30)
     args = restart_args(node, state_dir, fleet=guard_fleet(fleet, down={node.name}))
 
     predicted = run_module(RESTART, args, check=True).single
@@ -55,7 +56,7 @@ def test_a_stopped_node_is_started_and_seen_by_its_peers(fleet, dk, fault, state
     assert done["guardrails"]["outcome"] == "success"
     assert done["after"]["healthy"] is True and done["after"]["running"] is True
     # Another path: the other eu-west node sees it as a peer again, and its own height follows the chain.
-    assert wait_until(lambda: peers(other) == len(fleet.docker_nodes) - 1, 60)
+    assert wait_until(lambda: peers(other) == peered, 60)
     assert abs(height(node) - height(other)) <= 2
 
     again = run_module(RESTART, dict(args, fleet=guard_fleet(fleet))).single
@@ -97,6 +98,7 @@ def test_cooldown_refuses_a_second_restart_unless_forced(fleet, dk, state_dir):
 
 def test_circuit_breaker_trips_on_a_crash_loop_a_restart_cannot_fix(fleet, dk, fault, state_dir):
     node = fleet.node("bitcell-node-eu-west-1")
+    peered = peers(node)
     fault("node-crash-loop", node.name)
     args = restart_args(node, state_dir, cooldown=0, breaker_failures=2, wait_timeout=12,
                         fleet=guard_fleet(fleet, down={node.name}))
@@ -109,14 +111,17 @@ def test_circuit_breaker_trips_on_a_crash_loop_a_restart_cannot_fix(fleet, dk, f
     assert outcomes[0] == (True, None, False), outcomes
     assert outcomes[1] == (True, None, True), "the second failure opens the breaker and escalates"
     assert outcomes[2] == (True, "breaker", True), "the third run is refused before it restarts anything"
-    # An operator restores the config (what the runbook says to do next); resetting the breaker lets us restart.
+    # An operator restores the config (what the runbook says to do next; docker's own restart policy may pick it
+    # up first); only with the breaker reset will we restart the node again.
     good = node.data_dir / "config.toml.lab-good"
     (node.data_dir / "config.toml").write_text(good.read_text())
-    repaired = run_module(RESTART, dict(args, breaker_reset=True, wait_timeout=120)).single
+    refused = run_module(RESTART, dict(args, condition="always", wait_timeout=120)).single
+    assert refused["guardrails"]["rule"] == "breaker"
+    repaired = run_module(RESTART, dict(args, condition="always", breaker_reset=True, wait_timeout=120)).single
     assert repaired["changed"] is True and repaired["guardrails"]["outcome"] == "success", repaired
     good.unlink()
     heal("node-crash-loop", node.name)
-    assert wait_until(lambda: metric_or_none(node, "bitcell_peer_count") == len(fleet.docker_nodes) - 1, 60)
+    assert wait_until(lambda: metric_or_none(node, "bitcell_peer_count") == peered, 60)
 
 
 def test_the_lock_lets_one_of_two_concurrent_runs_act(fleet, dk, state_dir):
