@@ -83,3 +83,28 @@ def api_group(name):
     version = {"groupVersion": f"{name}/v1", "version": "v1"}
     return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": [version],
             "preferredVersion": version}
+
+
+def openapi_v3_root():
+    """The OpenAPI v3 index: one document per group version."""
+    return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash=chainops-lab"}
+                      for path in ("api/v1", "apis/apps/v1")}}
+
+
+def openapi_v3(group):
+    """Just enough OpenAPI for kubectl to see that PATCH takes `fieldValidation`.
+
+    With that, `kubectl apply` leaves validation to the server instead of
+    downloading schemas first; the lab's server validates what it implements.
+    """
+    prefix = f"/apis/{group}/v1" if group else "/api/v1"
+    paths = {}
+    for res in (r for r in RESOURCES if r.group == group):
+        path = f"{prefix}/namespaces/{{namespace}}/{res.plural}/{{name}}" if res.namespaced \
+            else f"{prefix}/{res.plural}/{{name}}"
+        paths[path] = {"patch": {
+            "x-kubernetes-group-version-kind": {"group": group, "version": "v1", "kind": res.kind},
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "OK"}}}}
+    return {"openapi": "3.0.0", "info": {"title": "chainops-lab", "version": VERSION["gitVersion"]},
+            "paths": paths, "components": {"schemas": {}}}

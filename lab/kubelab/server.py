@@ -49,7 +49,9 @@ def _discovery(path):
     documents = {"/version": resources.VERSION, "/api": resources.api_versions(),
                  "/apis": resources.api_group_list(), "/api/v1": resources.resource_list(""),
                  "/apis/apps": resources.api_group("apps"), "/apis/apps/v1": resources.resource_list("apps"),
-                 "/healthz": "ok", "/livez": "ok", "/readyz": "ok"}
+                 "/healthz": "ok", "/livez": "ok", "/readyz": "ok", "/openapi/v3": resources.openapi_v3_root(),
+                 "/openapi/v3/api/v1": resources.openapi_v3(""),
+                 "/openapi/v3/apis/apps/v1": resources.openapi_v3("apps")}
     if path not in documents:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
     return documents[path]
