@@ -289,3 +289,12 @@ def test_a_crashed_container_is_restarted_with_backoff_and_counted(core):
     assert status, "the kubelet restarts a crashed container in place (restartPolicy Always)"
     assert status.last_state.terminated.exit_code == 137 and status.last_state.terminated.reason == "Error"
     assert http_json(url)[1]["pid"] not in (pid, None), "same pod, new process"
+
+
+def test_kubectl_apply_of_the_lab_manifest_changes_nothing(apps):
+    generation = apps.read_namespaced_deployment(BACKEND, NS).metadata.generation
+    manifest = Path(control.MANIFESTS / "default.yaml")
+    applied = kubectl("apply", "-f", str(manifest)).stdout
+    assert "deployment.apps/blockchain-backend" in applied
+    assert apps.read_namespaced_deployment(BACKEND, NS).metadata.generation == generation
+    assert kubectl("diff", "-f", str(manifest), check=False).returncode == 0, "server-side dry run agrees"
