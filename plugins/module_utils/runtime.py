@@ -38,7 +38,7 @@ COMPOSE_PROJECT = 'com.docker.compose.project'
 
 
 def target_argument_spec():
-    """Options that say where the node runs: exactly one of container, compose_service, pod, workload."""
+    """Options that say where the node runs (twin of the ``target`` doc fragment)."""
     return dict(
         container=dict(type='str'),
         compose_service=dict(type='str'),
@@ -46,18 +46,23 @@ def target_argument_spec():
         namespace=dict(type='str'),
         pod=dict(type='str'),
         workload=dict(type='str'),
-        k8s_container=dict(type='str'),
     )
 
 
-TARGET_MUTUALLY_EXCLUSIVE = [list(DOCKER_OPTIONS + KUBE_OPTIONS)]
+# Exactly one target; a namespace next to a docker target would be silently ignored, so it is refused.
+TARGET_MUTUALLY_EXCLUSIVE = [list(DOCKER_OPTIONS + KUBE_OPTIONS), ['container', 'namespace'],
+                             ['compose_service', 'namespace']]
 TARGET_REQUIRED_ONE_OF = [list(DOCKER_OPTIONS + KUBE_OPTIONS)]
 TARGET_REQUIRED_BY = {'pod': 'namespace', 'workload': 'namespace', 'compose_project': 'compose_service'}
 
 
+def is_docker_target(params):
+    return any(params.get(o) for o in DOCKER_OPTIONS)
+
+
 def runtime_target(params):
     """The DockerTarget or KubeTarget the options describe (clients are opened here)."""
-    if any(params.get(o) for o in DOCKER_OPTIONS):
+    if is_docker_target(params):
         if not docker_backend.HAS_DOCKER:
             raise ChainopsError(missing_required_lib('docker'), exception=docker_backend.DOCKER_IMPORT_ERROR)
         return DockerTarget(docker_backend.docker_client(params), params)

@@ -33,6 +33,7 @@ description:
 extends_documentation_fragment:
   - chainops.runbooks.attributes
   - chainops.runbooks.attributes.actiongroup_fleet
+  - chainops.runbooks.target
   - chainops.runbooks.docker
   - chainops.runbooks.kube
 attributes:
@@ -49,33 +50,6 @@ attributes:
       - Evidence is a snapshot of a moment, so every call writes a new bundle and returns C(changed=true). Earlier
         bundles are never modified or removed.
 options:
-  container:
-    description:
-      - Name or id of the docker container to collect from.
-      - Mutually exclusive with O(compose_service), O(namespace), O(pod) and O(workload).
-    type: str
-  compose_service:
-    description:
-      - Docker compose service whose container to collect from, found by the C(com.docker.compose.service) label.
-        It must match exactly one container; narrow it with O(compose_project).
-    type: str
-  compose_project:
-    description:
-      - Docker compose project of O(compose_service) (label C(com.docker.compose.project)).
-    type: str
-  namespace:
-    description:
-      - Kubernetes namespace of O(pod) or O(workload).
-    type: str
-  pod:
-    description:
-      - Kubernetes pod to collect from; needs O(namespace).
-    type: str
-  workload:
-    description:
-      - Kubernetes workload whose pods to collect from, as C(<kind>/<name>) with kind C(statefulset) (C(sts)) or
-        C(deployment) (C(deploy)), for example C(statefulset/bitcell-node-us-west); needs O(namespace).
-    type: str
   dest:
     description:
       - Incident directory on the host that runs the module. It is created when missing (but not in check mode).
@@ -248,19 +222,17 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.common import Ch
 from ansible_collections.chainops.runbooks.plugins.module_utils import docker as docker_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils import evidence
 from ansible_collections.chainops.runbooks.plugins.module_utils import kube as kube_backend
-
-DOCKER_TARGETS = ['container', 'compose_service']
-KUBE_TARGETS = ['pod', 'workload']
-
+from ansible_collections.chainops.runbooks.plugins.module_utils.runtime import (
+    TARGET_MUTUALLY_EXCLUSIVE,
+    TARGET_REQUIRED_BY,
+    TARGET_REQUIRED_ONE_OF,
+    is_docker_target,
+    target_argument_spec,
+)
 
 def main():
-    argument_spec = dict(
-        container=dict(type='str'),
-        compose_service=dict(type='str'),
-        compose_project=dict(type='str'),
-        namespace=dict(type='str'),
-        pod=dict(type='str'),
-        workload=dict(type='str'),
+    argument_spec = target_argument_spec()
+    argument_spec.update(
         dest=dict(type='path', required=True),
         label=dict(type='str'),
         tail_lines=dict(type='int', default=1000),
@@ -274,13 +246,12 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        mutually_exclusive=[DOCKER_TARGETS + KUBE_TARGETS, ['container', 'namespace'],
-                            ['compose_service', 'namespace']],
-        required_one_of=[DOCKER_TARGETS + KUBE_TARGETS],
-        required_by={'pod': 'namespace', 'workload': 'namespace', 'compose_project': 'compose_service'},
+        mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
+        required_one_of=TARGET_REQUIRED_ONE_OF,
+        required_by=TARGET_REQUIRED_BY,
     )
     params = module.params
-    docker_target = any(params[name] for name in DOCKER_TARGETS)
+    docker_target = is_docker_target(params)
     if docker_target and not docker_backend.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib('docker'), exception=docker_backend.DOCKER_IMPORT_ERROR)
     if not docker_target and not kube_backend.HAS_KUBERNETES:

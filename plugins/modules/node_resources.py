@@ -29,24 +29,6 @@ options:
       - Name of the node in O(fleet) and in the guardrail state; usually C(inventory_hostname).
       - Defaults to the container, pod or workload name.
     type: str
-  container:
-    description: Name of the docker container that runs the node.
-    type: str
-  compose_service:
-    description: Docker compose service that runs the node (exactly one container must carry its label).
-    type: str
-  compose_project:
-    description: Docker compose project of O(compose_service).
-    type: str
-  namespace:
-    description: Kubernetes namespace of O(pod) or O(workload).
-    type: str
-  pod:
-    description: A Kubernetes pod of the node; the limits change on the Deployment or StatefulSet that owns it.
-    type: str
-  workload:
-    description: Kubernetes workload (C(statefulset/<name>) or C(deployment/<name>)) whose limits to set.
-    type: str
   k8s_container:
     description: Container of the pod template to change; the first one by default.
     type: str
@@ -59,6 +41,7 @@ options:
 extends_documentation_fragment:
   - chainops.runbooks.attributes
   - chainops.runbooks.attributes.actiongroup_fleet
+  - chainops.runbooks.target
   - chainops.runbooks.docker
   - chainops.runbooks.kube
   - chainops.runbooks.guardrails
@@ -152,6 +135,7 @@ def limits(state):
 def main():
     argument_spec = dict(
         name=dict(type='str'),
+        k8s_container=dict(type='str'),
         cpu=dict(type='str'),
         memory=dict(type='str'),
     )

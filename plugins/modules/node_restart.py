@@ -33,24 +33,6 @@ options:
       - Name of the node in O(fleet) and in the guardrail state (cooldown, breaker, lock); usually C(inventory_hostname).
       - Defaults to the container, pod or workload name.
     type: str
-  container:
-    description: Name of the docker container that runs the node.
-    type: str
-  compose_service:
-    description: Docker compose service that runs the node (exactly one container must carry its label).
-    type: str
-  compose_project:
-    description: Docker compose project of O(compose_service), when several projects run the same service.
-    type: str
-  namespace:
-    description: Kubernetes namespace of O(pod) or O(workload).
-    type: str
-  pod:
-    description: Kubernetes pod that runs the node; restarting it deletes the pod so its controller recreates it.
-    type: str
-  workload:
-    description: Kubernetes workload (C(statefulset/<name>) or C(deployment/<name>)) to restart with a rollout.
-    type: str
   k8s_container:
     description: Container of the pod that runs the node; the first one by default.
     type: str
@@ -84,6 +66,7 @@ options:
 extends_documentation_fragment:
   - chainops.runbooks.attributes
   - chainops.runbooks.attributes.actiongroup_fleet
+  - chainops.runbooks.target
   - chainops.runbooks.docker
   - chainops.runbooks.kube
   - chainops.runbooks.guardrails
@@ -184,6 +167,7 @@ def is_healthy(target, state):
 def main():
     argument_spec = dict(
         name=dict(type='str'),
+        k8s_container=dict(type='str'),
         health_url=dict(type='str'),
         rpc_url=dict(type='str'),
         probe_timeout=dict(type='float', default=3.0),
