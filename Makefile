@@ -61,9 +61,15 @@ lab-down:
 lab-status: setup
 	lab/labctl status
 
+# The whole story: break a region, let runbook 000 §2 repair it, show the fleet again.
 demo: lab-up
 	ansible-playbook playbooks/p3_fleet_status.yml
-	@echo "Next: lab/fault --list; lab/fault node-down bitcell-node-us-east-1; make lab-status; lab/fault --heal; make lab-down"
+	lab/fault region-down us-east
+	ansible-playbook playbooks/p3_fleet_status.yml -e triage_chain_window=2
+	ansible-playbook playbooks/p1_regional_failure.yml -l us-east || { lab/fault --heal region-down us-east; exit 1; }
+	lab/fault --heal region-down us-east
+	ansible-playbook playbooks/p3_fleet_status.yml
+	@echo "Next: lab/fault --list; lab/fault node-down bitcell-node-us-east-1; ansible-playbook playbooks/p2_node_down.yml --check; make lab-down"
 
 unit: setup
 	$(PYTEST) tests/unit
