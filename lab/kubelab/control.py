@@ -61,11 +61,12 @@ def _answers(api):
 
 
 def manifests():
-    """Every document of every manifest, `${LAB_STATE}` filled in (`$(VAR)` is Kubernetes' own)."""
+    """Every object of every manifest (a v1 List each), `${LAB_STATE}` filled in (`$(VAR)` is Kubernetes' own)."""
     documents = []
     for path in sorted(MANIFESTS.glob("*.yaml")):
         text = string.Template(path.read_text()).safe_substitute(LAB_STATE=str(topology.STATE))
-        documents += [doc for doc in yaml.safe_load_all(text) if doc]
+        for doc in yaml.safe_load_all(text):
+            documents += doc["items"] if doc and doc.get("kind") == "List" else [doc] if doc else []
     return documents
 
 

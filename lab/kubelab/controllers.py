@@ -285,7 +285,7 @@ class Controllers(threading.Thread):
         active = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         diff = rs["spec"]["replicas"] - len(active)
         owner_name = rs["metadata"]["name"]
-        for _ in range(max(0, diff)):
+        for _index in range(max(0, diff)):
             self._create_pod(rs, rs["spec"]["template"], f"{owner_name}-{random_suffix()}", {})
         # Scale down the least useful first: not ready, then the newest.
         newest_first = sorted(active, key=lambda p: p["metadata"]["creationTimestamp"], reverse=True)

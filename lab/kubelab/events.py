@@ -35,7 +35,7 @@ class Recorder:
         created = self.store.create(EVENTS, event)
         with self.lock:
             self.recent.append((created["metadata"]["namespace"], created["metadata"]["name"]))
-            expired = [self.recent.popleft() for _ in range(max(0, len(self.recent) - KEEP))]
+            expired = [self.recent.popleft() for _index in range(max(0, len(self.recent) - KEEP))]
         for namespace, name in expired:
             if self.store.get(EVENTS, namespace, name):
                 self.store.delete(EVENTS, namespace, name)

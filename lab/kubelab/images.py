@@ -44,7 +44,7 @@ class ImageError(Exception):
 
 def resolve(reference):
     """`repo:tag` -> (Image, tag); ImageError when the table has no such repository or tag."""
-    repository, _, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
+    repository, _colon, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
     image = IMAGES.get(repository)
     if image is None or tag not in image.tags:
         known = ", ".join(f"{repo}:{t}" for repo, img in IMAGES.items() for t in img.tags)

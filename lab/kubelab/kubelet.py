@@ -50,7 +50,7 @@ def backoff(restarts):
 
 def ip_pool(text):
     """`127.0.4.1-127.0.4.10` -> the addresses in that inclusive range."""
-    first, _, last = text.partition("-")
+    first, _dash, last = text.partition("-")
     start, end = ipaddress.ip_address(first.strip()), ipaddress.ip_address((last or first).strip())
     return [str(ipaddress.ip_address(n)) for n in range(int(start), int(end) + 1)]
 
@@ -138,6 +138,7 @@ class PodWorker(threading.Thread):
             for key, value in ((spec.get("resources") or {}).get("limits") or {}).items():
                 limits.setdefault(key, value)
         self.cgroup = PodCgroup(f"{self.ns}_{self.name}_{self.uid[:8]}", limits)
+        self.ip = (pod.get("status") or {}).get("podIP")  # held until this worker's processes are gone
         self.stopping = threading.Event()
 
     # --- the loop ---------------------------------------------------------------------
@@ -168,6 +169,7 @@ class PodWorker(threading.Thread):
         status = pod.get("status") or {}
         if not status.get("podIP"):
             status = {**status, "podIP": self.kubelet.allocate_ip(pod), "startTime": now()}
+        self.ip = status["podIP"]
         for container in self.containers.values():
             self._sync_container(pod, status["podIP"], container)
         self._write_status(pod, status)
@@ -372,10 +374,16 @@ class Kubelet(threading.Thread):
         return lookup
 
     def allocate_ip(self, pod):
-        """Choose and record the pod's address under one lock, so two new pods never share one."""
+        """Choose and record the pod's address under one lock, so two new pods never share one.
+
+        Addresses of force-deleted pods whose processes are still being killed stay taken:
+        the new pod would otherwise fail to bind.
+        """
         with self.ip_lock:
             taken = {p.get("status", {}).get("podIP") for p in self.store.list(PODS)[0]
                      if p["metadata"]["uid"] != pod["metadata"]["uid"]}
+            taken |= {w.ip for uid, w in list(self.workers.items())
+                      if uid != pod["metadata"]["uid"] and w.is_alive()}
             ip = choose_ip(pod, taken)
 
             def record(obj):

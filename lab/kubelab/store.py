@@ -27,7 +27,7 @@ def _unversioned(obj):
 
 def random_suffix(length=5):
     """Pod-name suffixes in the alphabet Kubernetes uses (no vowels, no look-alikes)."""
-    return "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(length))
+    return "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _index in range(length))
 
 
 def now():

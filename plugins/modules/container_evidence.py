@@ -230,6 +230,7 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.runtime import (
     target_argument_spec,
 )
 
+
 def main():
     argument_spec = target_argument_spec()
     argument_spec.update(

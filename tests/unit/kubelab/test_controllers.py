@@ -12,7 +12,7 @@ def simulate(replicas, surge, unavailable, old_replicas):
     """Run rolling_targets to completion with every pod becoming available at once; return the steps."""
     new, old = Rs(0, 0), Rs(old_replicas, old_replicas)
     steps = []
-    for _ in range(20):
+    for _step in range(20):
         new_target, (old_target,) = rolling_targets(replicas, surge, unavailable, new, [old])
         steps.append((new_target, old_target))
         if (new_target, old_target) == (new.replicas, old.replicas):
