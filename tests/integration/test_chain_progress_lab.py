@@ -34,25 +34,27 @@ def test_healthy_lab_is_progressing_and_check_mode_samples_for_real(fleet):
     assert result["evidence"]["active_miners"] == len(fleet.miners) and result["evidence"]["banned_miners"] == 0
     node = result["targets"]["bitcell-node-us-east-1"]
     assert len(node["samples"]) == 3 and node["peer_count"] == len(fleet.nodes) - 1
-    assert set(result["regions"]) == {"us-east", "eu-west"}
+    assert set(result["regions"]) == set(fleet.regions)
     assert result["elapsed"] >= 10
 
 
 def test_partition_of_eu_west_is_partitioned_with_eu_west_as_minority(fleet, fault):
     fault("partition", "eu-west")
-    east, west = fleet.in_region("us-east"), fleet.in_region("eu-west")
-    assert wait_until(lambda: all(peers(n) == 2 for n in east) and all(peers(n) == 1 for n in west), 30), \
-        "the peer lists should split"
-    result = chain_progress()
+    west = fleet.in_region("eu-west")
+    rest = [n for n in fleet.nodes if n.region != "eu-west"]  # us-east with the us-west full nodes
+    assert wait_until(lambda: all(peers(n) == len(rest) - 1 for n in rest) and all(peers(n) == 1 for n in west),
+                      30), "the peer lists should split"
+    result = chain_progress(miner_count=len(fleet.miners))
     assert result["state"] == "partitioned", result["reason"]
     assert result["likely_cause"] == "network_partition"
-    assert [c["nodes"] for c in result["components"]] == [[n.name for n in east], [n.name for n in west]]
+    assert [c["nodes"] for c in result["components"]] == [[n.name for n in rest], [n.name for n in west]]
     assert result["minority"] == {"nodes": [n.name for n in west], "regions": {"eu-west": 2}}
     assert result["evidence"]["minority_regions"] == ["eu-west"]
-    assert result["evidence"]["component_sizes"] == [3, 2]
+    assert result["evidence"]["component_sizes"] == [len(rest), 2]
     assert "minority side: bitcell-node-eu-west-1, bitcell-node-eu-west-2 (eu-west)" in result["recommended_action"]
     assert result["recommended_action"].startswith("Restart nodes to re-establish connections")
     assert result["regions"]["eu-west"]["components"] == [1] and result["regions"]["us-east"]["components"] == [0]
+    assert result["regions"]["us-west"]["components"] == [0]
     assert result["height_delta"] == 0
 
 
@@ -60,7 +62,7 @@ def test_banned_eu_west_miners_stall_the_chain_with_no_active_miners(fleet, faul
     fault("banned-miners", "eu-west")
     node = fleet.node("bitcell-node-us-east-1")
     assert wait_until(lambda: metric(node, "bitcell_banned_miners") == 2, 15)
-    result = chain_progress()
+    result = chain_progress(miner_count=len(fleet.miners))  # the us-west full nodes are targets, not miners
     assert result["state"] == "stalled", result["reason"]
     assert result["likely_cause"] == "no_active_miners"
     assert result["evidence"]["banned_miners"] == 2
@@ -72,6 +74,8 @@ def test_banned_eu_west_miners_stall_the_chain_with_no_active_miners(fleet, faul
 def test_bad_input_names_the_argument(fleet):
     run = run_module("chainops.runbooks.chain_progress", {"targets": TARGETS, "samples": 1})
     assert not run.ok and run.single["msg"] == "samples=1 is not allowed; samples must be between 2 and 1000"
-    run = run_module("chainops.runbooks.chain_progress", {"targets": TARGETS, "quorum": 6})
+    targets = len(fleet.nodes)
+    run = run_module("chainops.runbooks.chain_progress", {"targets": TARGETS, "quorum": targets + 1})
     assert not run.ok
-    assert run.single["msg"] == "quorum=6 is not allowed; quorum must be between 1 and 5 (the number of targets)"
+    assert run.single["msg"] == (f"quorum={targets + 1} is not allowed; quorum must be between 1 and {targets} "
+                                 "(the number of targets)")
