@@ -21,8 +21,12 @@ PLAYBOOK = Path(__file__).parent / "playbooks" / "triage.yml"
 def triage(tmp_path, limit=None):
     run = run_playbook(PLAYBOOK, limit=limit, extra_vars={"snapshot_dir": str(tmp_path)})
     assert run.ok, run.stdout[-3000:] + run.stderr[-2000:]
-    findings = {host: [f["name"] for f in result["ansible_facts"]["triage_findings"]]
-                for host, result in run.task("Name the runbook conditions each node is in").items()}
+    per_node = {host: result["ansible_facts"]["triage_findings"]
+                for host, result in run.task("Keep each node's own conditions as its fact").items()}
+    (fleet_wide,) = [r["ansible_facts"]["triage_findings_by_host"]
+                     for r in run.task("Name the runbook conditions every probed node is in").values()]
+    assert all(fleet_wide[host] == found for host, found in per_node.items())
+    findings = {host: [f["name"] for f in found] for host, found in fleet_wide.items()}
     snapshot = json.loads(next(tmp_path.glob("triage-*.json")).read_text())
     return findings, snapshot
 
