@@ -30,7 +30,8 @@ def test_node_down_is_restarted_with_evidence_and_nothing_else_moves(fleet, faul
 
     plan = p2(tmp_path, check=True)
     assert plan.rc == 0, plan.stdout[-4000:]
-    assert "would restart" in plan.stdout and "guardrails allow restart of bitcell-node-eu-west-2" in plan.stdout
+    assert "check mode: nothing will change): restart bitcell-node-eu-west-2" in plan.stdout
+    assert "guardrails allow restart of bitcell-node-eu-west-2" in plan.stdout
     assert not dk.containers.get(victim.name).attrs["State"]["Running"]
 
     run = p2(tmp_path)

@@ -102,6 +102,9 @@ def test_provider_outage_restarts_nothing_and_waits_for_the_provider(fleet, faul
     fault("region-outage", "us-east")
     # Prometheus must have scraped the region as down too (2 s scrape interval).
     assert wait_until(lambda: all(prometheus_up(node.name) == "0" for node in fleet.in_region("us-east")), 40)
+    # ...and the other nodes must have dropped it from their peer lists (the peers' view is the third observer).
+    others = [node for node in fleet.nodes if node.region != "us-east"]
+    assert wait_until(lambda: all(peers(node) == len(others) - 1 for node in others), 60)
 
     run = p1(tmp_path)
     assert "us-east: waiting for provider" in run.stdout, run.stdout[-4000:]
