@@ -83,16 +83,19 @@ def by_hand(node):
 def ours(node, state_dir):
     args = {'name': node.name, 'container': node.name, 'health_url': node.health_url, 'condition': 'always',
             'wait_for': 'healthy', 'wait_sleep': 0.2, 'cooldown': 0, 'state_dir': state_dir}
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json',
-               ANSIBLE_LOAD_CALLBACK_PLUGINS='1')
+    capture = os.path.join(state_dir, 'capture.json')
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), BENCH_CAPTURE_FILE=capture,
+               ANSIBLE_CALLBACK_PLUGINS=str(REPO / 'benchmarks' / 'callback_plugins'),
+               ANSIBLE_CALLBACKS_ENABLED='bench_capture', ANSIBLE_LOAD_CALLBACK_PLUGINS='1')
     started = time.monotonic()
     proc = subprocess.run([str(ANSIBLE), 'localhost', '-m', 'chainops.runbooks.node_restart', '-a', json.dumps(args)],
                           cwd=REPO, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
-    result = json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
-    if proc.returncode != 0 or not result.get('changed'):
-        raise SystemExit('node_restart failed: %s' % result.get('msg'))
-    return wall, result['elapsed']
+    with open(capture, encoding='utf-8') as handle:
+        (entry,) = json.load(handle)['results']
+    if proc.returncode != 0 or entry['outcome'] != 'ok':
+        raise SystemExit('node_restart failed: %s' % entry['result'].get('msg'))
+    return wall, entry['result']['elapsed']
 
 
 def checked(name, container, node, method):
