@@ -264,6 +264,8 @@ def main():
             evidence.check_label(params['label'])
         if params['since']:
             evidence.since_seconds(params['since'], now)
+        for path in params['config_paths']:
+            evidence.check_config_path(path)
         if docker_target:
             bundle = evidence.collect(params, now, docker_client=docker_backend.docker_client(params))
         else:
