@@ -30,6 +30,8 @@ else:
     DOCKER_IMPORT_ERROR = None
 
 DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+COMPOSE_SERVICE = 'com.docker.compose.service'
+COMPOSE_PROJECT = 'com.docker.compose.project'
 
 
 def docker_argument_spec():
@@ -147,3 +149,27 @@ def update_limits(client, container_id, nano_cpus=None, memory_bytes=None):
         data.update(Memory=memory_bytes, MemorySwap=memory_bytes)
     api = client.api
     return api._result(api._post_json(api._url('/containers/{0}/update', container_id), data=data), True)
+
+
+def find_container(client, params):
+    """The container named by ``container``, or the one of ``compose_service`` (+ ``compose_project``).
+
+    ChainopsError naming the option, the value and the way out when it is missing or ambiguous.
+    """
+    if params.get('container'):
+        try:
+            return client.containers.get(params['container'])
+        except docker.errors.NotFound:
+            raise ChainopsError('container=%s does not exist on docker_host=%s; pick an existing container'
+                                % (params['container'], params['docker_host']))
+    labels = ['%s=%s' % (COMPOSE_SERVICE, params['compose_service'])]
+    named = 'compose_service=%s' % params['compose_service']
+    if params.get('compose_project'):
+        labels.append('%s=%s' % (COMPOSE_PROJECT, params['compose_project']))
+        named += ' compose_project=%s' % params['compose_project']
+    found = client.containers.list(all=True, filters={'label': labels})
+    if len(found) != 1:
+        way_out = 'name one with container or compose_project' if found else 'pick an existing compose service'
+        raise ChainopsError('%s matches %d containers (%s) on docker_host=%s; it must match exactly one, %s' % (
+            named, len(found), ', '.join(sorted(c.name for c in found)) or 'none', params['docker_host'], way_out))
+    return found[0]

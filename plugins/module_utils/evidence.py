@@ -40,8 +40,6 @@ SECRET_NAME_RE = re.compile(r'TOKEN|SECRET|PASSWORD|PASSWD|KEY|PRIVATE|CREDENTIA
 # Shorter values (``true``, ``1``) would wreck logs if scrubbed everywhere; they are still redacted in JSON.
 SCRUB_MIN_LENGTH = 8
 LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
-COMPOSE_SERVICE = 'com.docker.compose.service'
-COMPOSE_PROJECT = 'com.docker.compose.project'
 KINDS = {'statefulset': 'StatefulSet', 'deployment': 'Deployment'}
 MANIFEST = 'manifest.json'
 FORMAT_VERSION = 1
@@ -260,29 +258,6 @@ def read_back(directory, entries):
 
 
 # --- docker --------------------------------------------------------------------------------
-
-def docker_containers(client, params):
-    """The container the options name, as a one-item list; ChainopsError naming the option when missing."""
-    if params.get('container'):
-        try:
-            return [client.containers.get(params['container'])]
-        except docker_backend.docker.errors.NotFound:
-            raise ChainopsError('container=%s does not exist on docker_host=%s; pick an existing container; '
-                                'nothing was written' % (params['container'], params['docker_host']))
-    labels = ['%s=%s' % (COMPOSE_SERVICE, params['compose_service'])]
-    if params.get('compose_project'):
-        labels.append('%s=%s' % (COMPOSE_PROJECT, params['compose_project']))
-    found = client.containers.list(all=True, filters={'label': labels})
-    if len(found) != 1:
-        named = 'compose_service=%s' % params['compose_service']
-        if params.get('compose_project'):
-            named += ' compose_project=%s' % params['compose_project']
-        way_out = 'name one with container or compose_project' if found else 'pick an existing compose service'
-        raise ChainopsError('%s matches %d containers (%s) on docker_host=%s; it must match exactly one, %s; '
-                            'nothing was written' % (named, len(found), ', '.join(sorted(c.name for c in found))
-                                                     or 'none', params['docker_host'], way_out))
-    return found
-
 
 def _archive_files(container, path):
     """Regular files under ``path`` in the container as {container path: bytes}, or None when it is missing."""
@@ -526,7 +501,7 @@ def collect(params, now, docker_client=None, kube=None):
     params = dict(params, config_paths=[check_config_path(p) for p in params['config_paths'] or []])
     secrets, files, summary, missing = set(), {}, {}, []
     if docker_client is not None:
-        (container,) = docker_containers(docker_client, params)
+        container = docker_backend.find_container(docker_client, params)
         target, label = 'container/%s' % container.name, container.name
         files, summary[container.name], missing = collect_container(container, params, now, secrets)
     else:

@@ -289,13 +289,3 @@ def container_of(template, name, option='container'):
             return container
     raise ChainopsError('%s=%s is not a container of this workload; pick one of %s'
                         % (option, name, ', '.join(c['name'] for c in containers)))
-
-
-def pod_logs(kube, namespace, pod, container, tail_lines):
-    """The last ``tail_lines`` lines of a pod container's log, as text."""
-    kwargs = dict(tail_lines=tail_lines, _preload_content=False)
-    if container:
-        kwargs['container'] = container
-    response = kube.invoke('namespace=%s pod/%s logs' % (namespace, pod), kube.core.read_namespaced_pod_log,
-                           pod, namespace, **kwargs)
-    return response.data.decode('utf-8', 'replace')

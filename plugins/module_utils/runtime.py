@@ -15,7 +15,6 @@ real run re-reads afterwards.
 
 from __future__ import annotations
 
-import datetime
 import time
 
 from ansible.module_utils.basic import missing_required_lib
@@ -24,6 +23,7 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.common import Ch
 from ansible_collections.chainops.runbooks.plugins.module_utils import docker as docker_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils import kube as kube_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils.http import ProbeError, http_get, jsonrpc_call
+from ansible_collections.chainops.runbooks.plugins.module_utils.workload import plan_restart
 from ansible_collections.chainops.runbooks.plugins.module_utils.quantity import (
     format_cpu,
     format_memory,
@@ -33,8 +33,6 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.quantity import 
 
 DOCKER_OPTIONS = ('container', 'compose_service')
 KUBE_OPTIONS = ('pod', 'workload')
-COMPOSE_SERVICE = 'com.docker.compose.service'
-COMPOSE_PROJECT = 'com.docker.compose.project'
 
 
 def target_argument_spec():
@@ -76,26 +74,9 @@ class DockerTarget:
 
     def __init__(self, client, params):
         self.client = client
-        self.container = self._find(params)
+        self.container = docker_backend.find_container(client, params)
         self.name = self.container.name
         self.stop_timeout = params.get('stop_timeout', 10)
-
-    def _find(self, params):
-        if params.get('container'):
-            try:
-                return self.client.containers.get(params['container'])
-            except docker_backend.docker.errors.NotFound:
-                raise ChainopsError('container=%s does not exist on docker_host=%s; pick an existing container'
-                                    % (params['container'], params['docker_host']))
-        labels = ['%s=%s' % (COMPOSE_SERVICE, params['compose_service'])]
-        if params.get('compose_project'):
-            labels.append('%s=%s' % (COMPOSE_PROJECT, params['compose_project']))
-        found = self.client.containers.list(all=True, filters={'label': labels})
-        if len(found) != 1:
-            raise ChainopsError('compose_service=%s matches %d containers (%s); it must match exactly one%s' % (
-                params['compose_service'], len(found), ', '.join(sorted(c.name for c in found)) or 'none',
-                '' if params.get('compose_project') else ': set compose_project'))
-        return found[0]
 
     @property
     def label(self):
@@ -229,9 +210,9 @@ class KubeTarget:
         if self.pod:
             self.kube.call(self.label, self.kube.core.delete_namespaced_pod, self.pod, self.namespace)
             return
-        now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-        kube_backend.patch_workload(self.kube, self.namespace, self.kind, self.workload, {
-            'spec': {'template': {'metadata': {'annotations': {kube_backend.RESTARTED_AT: now}}}}})
+        workload = kube_backend.read_workload(self.kube, self.namespace, self.kind, self.workload)
+        plan = plan_restart(self.namespace, self.kind, workload, None)
+        kube_backend.patch_workload(self.kube, self.namespace, self.kind, self.workload, plan.patch)
 
     def resource_owner(self):
         """The workload whose template sets the pod's resources (a pod's own spec is immutable)."""
