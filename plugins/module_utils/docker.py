@@ -173,3 +173,150 @@ def find_container(client, params):
         raise ChainopsError('%s matches %d containers (%s) on docker_host=%s; it must match exactly one, %s' % (
             named, len(found), ', '.join(sorted(c.name for c in found)) or 'none', params['docker_host'], way_out))
     return found[0]
+
+
+# --- environment of a container: plan (pure) and recreate (``docker-compose up -d`` after an edit) ---
+
+SECRET_ENV_WORDS = ('TOKEN', 'KEY', 'PASSWORD', 'PASSWD', 'SECRET', 'DSN', 'CREDENTIAL', 'AUTH', 'PRIVATE', 'CERT')
+REDACTED = '********'
+REPLACED_SUFFIX = '-chainops-replaced'
+
+
+def secret_env_name(name):
+    """True when an environment variable's name says its value is a secret (API_TOKEN, DB_DSN, ...)."""
+    upper = name.upper()
+    return any(word in upper for word in SECRET_ENV_WORDS)
+
+
+def redact_env(env):
+    """A copy of ``{name: value}`` with the values of secret-looking names replaced (None stays None)."""
+    return dict((k, REDACTED if v is not None and secret_env_name(k) else v) for k, v in env.items())
+
+
+def env_pairs(env_list):
+    """``["K=V", ...]`` (docker's Config.Env) as an ordered list of (name, value)."""
+    pairs = []
+    for item in env_list or []:
+        name, sep, value = item.partition('=')
+        pairs.append((name, value if sep else None))
+    return pairs
+
+
+def plan_container_env(env_list, wanted):
+    """The Config.Env docker should have for ``wanted`` ({name: str to set, None to unset}).
+
+    Returns ``(new_env_list, before, after)``: ``before``/``after`` hold only the
+    names in ``wanted`` (None when unset) and are equal when nothing changes.
+    Order is kept: a changed variable stays where it was, a new one goes last.
+    """
+    pairs = env_pairs(env_list)
+    current = dict(pairs)
+    before = dict((k, current.get(k)) for k in wanted)
+    after = dict(wanted)
+    if before == after:
+        return list(env_list or []), before, after
+    new, seen = [], set()
+    for name, value in pairs:
+        if name in wanted:
+            seen.add(name)
+            if wanted[name] is None:
+                continue
+            value = wanted[name]
+        new.append(name if value is None else '%s=%s' % (name, value))
+    for name in sorted(wanted):
+        if name not in seen and wanted[name] is not None:
+            new.append('%s=%s' % (name, wanted[name]))
+    return new, before, after
+
+
+def recreate_body(attrs, env_list, image=None):
+    """The ``POST /containers/create`` body that recreates a container from its ``docker inspect``.
+
+    Everything (image, command, entrypoint, mounts, network mode, labels,
+    restart policy, resource limits, log config...) is taken from the inspect
+    data; only ``Env`` (and, when given, the image reference) is replaced.
+    Returns ``(body, extra_networks)``: the Engine attaches one network at
+    creation, the others (``{name: endpoint config}``) are connected afterwards.
+    """
+    config = dict(attrs.get('Config') or {})
+    config['Env'] = list(env_list)
+    if image:
+        config['Image'] = image
+    host = dict(attrs.get('HostConfig') or {})
+    networks = ((attrs.get('NetworkSettings') or {}).get('Networks') or {})
+    mode = host.get('NetworkMode') or 'default'
+    endpoints = {}
+    for net, endpoint in networks.items():
+        endpoint = endpoint or {}
+        aliases = [a for a in endpoint.get('Aliases') or [] if a not in (attrs.get('Id', '')[:12], config.get(
+            'Hostname'))]
+        endpoints[net] = dict((k, v) for k, v in (('IPAMConfig', endpoint.get('IPAMConfig')),
+                                                   ('Links', endpoint.get('Links')),
+                                                   ('Aliases', aliases or None),
+                                                   ('DriverOpts', endpoint.get('DriverOpts'))) if v)
+    first = mode if mode in endpoints else (sorted(endpoints)[0] if endpoints else None)
+    body = dict(config, HostConfig=host)
+    if first is not None:
+        body['NetworkingConfig'] = {'EndpointsConfig': {first: endpoints[first]}}
+    extra = dict((net, cfg) for net, cfg in endpoints.items() if net != first)
+    return body, extra
+
+
+def replace_container(client, container, env_list, stop_timeout):
+    """Recreate ``container`` with ``env_list``; the old one is stopped and kept under a new name.
+
+    Returns ``(new_container, old_container)``: call ``discard_replaced(old)``
+    once the new one is proven, or ``restore_replaced(client, new, old, name)``
+    to put the old one back.  Any Engine failure restores the old container and
+    raises ChainopsError naming the container.
+    """
+    container.reload()
+    attrs = container.attrs
+    name = container.name
+    image_ref = (attrs.get('Config') or {}).get('Image')
+    image = None
+    try:
+        # Keep the very same image even if its tag has moved since the container was created.
+        if client.images.get(image_ref).id != attrs.get('Image'):
+            image = attrs.get('Image')
+    except docker.errors.DockerException:
+        image = attrs.get('Image')
+    body, extra = recreate_body(attrs, env_list, image)
+    was_running = bool((attrs.get('State') or {}).get('Running'))
+    api = client.api
+    new = None
+    try:
+        if was_running:
+            container.stop(timeout=stop_timeout)
+        container.rename(name + REPLACED_SUFFIX)
+        created = api._result(api._post_json(api._url('/containers/create'), data=body, params={'name': name}), True)
+        new = client.containers.get(created['Id'])
+        for net, endpoint in extra.items():
+            api._raise_for_status(api._post_json(api._url('/networks/{0}/connect', net), data=dict(
+                Container=new.id, EndpointConfig=endpoint)))
+        new.start()
+        new.reload()
+    except docker.errors.DockerException as exc:
+        restore_replaced(client, new, container, name, was_running)
+        raise ChainopsError('recreating container %s failed: %s; the previous container was put back' % (name, exc))
+    return new, container
+
+
+def discard_replaced(old):
+    """Remove the container a successful replace_container kept."""
+    old.remove(force=True)
+
+
+def restore_replaced(client, new, old, name, start=True):
+    """Undo replace_container: remove the new container, give the old one its name back and start it."""
+    try:
+        if new is not None:
+            new.remove(force=True)
+        old.reload()
+        if old.name != name:
+            old.rename(name)
+        if start:
+            old.start()
+    except docker.errors.DockerException as exc:
+        raise ChainopsError('container %s could not be put back after a failed recreate (%s); it is kept as %s'
+                            % (name, exc, old.name))
