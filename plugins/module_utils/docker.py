@@ -248,12 +248,11 @@ def recreate_body(attrs, env_list, image=None):
     endpoints = {}
     for net, endpoint in networks.items():
         endpoint = endpoint or {}
-        aliases = [a for a in endpoint.get('Aliases') or [] if a not in (attrs.get('Id', '')[:12], config.get(
-            'Hostname'))]
-        endpoints[net] = dict((k, v) for k, v in (('IPAMConfig', endpoint.get('IPAMConfig')),
-                                                   ('Links', endpoint.get('Links')),
-                                                   ('Aliases', aliases or None),
-                                                   ('DriverOpts', endpoint.get('DriverOpts'))) if v)
+        generated = (attrs.get('Id', '')[:12], config.get('Hostname'))
+        aliases = [a for a in endpoint.get('Aliases') or [] if a not in generated]
+        kept = (('IPAMConfig', endpoint.get('IPAMConfig')), ('Links', endpoint.get('Links')),
+                ('Aliases', aliases or None), ('DriverOpts', endpoint.get('DriverOpts')))
+        endpoints[net] = dict((k, v) for k, v in kept if v)
     first = mode if mode in endpoints else (sorted(endpoints)[0] if endpoints else None)
     body = dict(config, HostConfig=host)
     if first is not None:
