@@ -79,8 +79,10 @@ integration: lab-up
 	$(PYTEST) tests/integration
 
 # Each scenario by name: `--all` also looks for a `default` scenario we do not need.
+# One scenario per severity playbook; each prepares its fault and heals it in destroy.
+MOLECULE_SCENARIOS ?= fleet_status p2_node_down p1_regional_failure
 molecule: lab-up
-	@for scenario in fleet_status; do \
+	@for scenario in $(MOLECULE_SCENARIOS); do \
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections molecule test -s $$scenario; \
 	done
 
