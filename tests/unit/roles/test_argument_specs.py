@@ -65,7 +65,9 @@ def test_bad_variables_are_rejected_by_name_before_any_task(role, tmp_path):
     assert result.get("failed"), run.stdout
     message = result["msg"]
     for name, value in bad.items():
-        assert name in message and value in message, f"{role}: {name}={value!r} not named in: {message}"
+        assert name in message, f"{role}: {name}={value!r} not named in: {message}"
+    # ansible-core 2.19 quotes the rejected value for int, bool and choices (not for float).
+    assert all(value in message for value in ("many", "perhaps", "not-a-choice") if value in bad.values())
     # Nothing after the validation ran: the role changed nothing.
     assert [entry["task"] for entry in run.tasks if VALIDATION_TASK not in entry["task"]] == []
 
