@@ -23,7 +23,8 @@ description:
     O(maintenance_env) to V(true) or V(false) the same way (runbook 002 "Enable Maintenance Mode").
   - O(action=delete_pods) is C(kubectl delete pods -l ...), by default only pods that are not Ready, so a rerun
     once the controller has replaced them changes nothing.
-  - O(action=status) changes nothing and waits for C(kubectl rollout status).
+  - O(action=status) changes nothing and waits for C(kubectl rollout status). It also returns RV(history), the
+    rollout history with the readiness of each revision, so a playbook can tell a failed deploy from a crash loop.
   - Every changing action passes the guardrails first (lock, circuit breaker, cooldown and, with O(fleet), quorum and
     max unavailable), keyed by the workload. With O(wait) it then waits for the rollout with one deadline.
   - Check mode reads the workload and returns the same RV(actions) the real run would take, changing nothing.
@@ -151,9 +152,25 @@ rollout:
   returned: when the workload was read after the action
   sample: "rolled out: 2 of 2 replicas available"
 before:
-  description: Replicas, generation, template hash and pods before the action.
+  description:
+    - Replicas, generation, template hash and pods before the action.
+    - Also C(ready_replicas), C(updated_replicas), C(rollout_done), C(revision) (the Deployment's revision
+      annotation, V(null) for a StatefulSet) and C(containers) (C(name), C(image), C(limits) of each container of
+      the pod template); each pod also has C(ip), C(template_hash) (its C(pod-template-hash) or
+      C(controller-revision-hash) label), C(waiting_reason) (as C(kubectl get pods) shows it, for example
+      V(CrashLoopBackOff) or V(ImagePullBackOff)) and C(last_exit_code).
   type: dict
   returned: always
+  sample:
+    replicas: 2
+    ready_replicas: 1
+    updated_replicas: 1
+    rollout_done: false
+    revision: "2"
+    containers: [{name: app, image: "chainops/blockchain-backend:v3", limits: {cpu: 500m, memory: 128Mi}}]
+    pods:
+      - {name: blockchain-backend-5d8f-abcde, ready: false, ip: 127.0.4.3, template_hash: 5d8f,
+         waiting_reason: ImagePullBackOff, last_exit_code: null, restart_count: 0, phase: Pending}
 after:
   description: The same as RV(before), read again after the action (and the wait).
   type: dict
@@ -162,6 +179,20 @@ guardrails:
   description: The guardrail decision, with the rule that refused and the numbers it used.
   type: dict
   returned: when the action would change something
+history:
+  description:
+    - With O(action=status), the rollout history of a Deployment, oldest first, one item per ReplicaSet it owns.
+    - C(revision), C(template_hash) (the C(pod-template-hash) of its pods), C(images), C(replicas),
+      C(ready_replicas) and C(created) (the ReplicaSet's creation time, RFC 3339) of each.
+    - Empty for a StatefulSet.
+  type: list
+  elements: dict
+  returned: when O(action=status)
+  sample:
+    - {revision: 1, template_hash: cf0a88d23e, images: ["chainops/blockchain-backend:lab"], replicas: 2,
+       ready_replicas: 2, created: "2026-11-23T17:01:57Z"}
+    - {revision: 2, template_hash: 5d8f, images: ["chainops/blockchain-backend:v3"], replicas: 1,
+       ready_replicas: 0, created: "2026-11-23T17:20:03Z"}
 elapsed:
   description: Seconds the module spent, waits included.
   type: float
@@ -179,16 +210,71 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.remediation impo
 )
 
 
+def pod_details(pod):
+    """kube.pod_summary plus what tells a crash loop from a failed pull: address, template, waiting reason."""
+    status = pod.get('status') or {}
+    labels = pod['metadata'].get('labels') or {}
+    statuses = status.get('containerStatuses') or []
+    waiting = [(s.get('state') or {}).get('waiting') or {} for s in statuses]
+    ended = [(s.get('lastState') or {}).get('terminated') or (s.get('state') or {}).get('terminated') or {}
+             for s in statuses]
+    summary = kube_backend.pod_summary(pod)
+    summary.update(
+        ip=status.get('podIP'),
+        template_hash=labels.get('pod-template-hash') or labels.get('controller-revision-hash'),
+        waiting_reason=next((w['reason'] for w in waiting if w.get('reason')), None),
+        last_exit_code=next((t['exitCode'] for t in ended if t.get('exitCode') is not None), None),
+    )
+    return summary
+
+
+def containers_of(template):
+    return [dict(name=c['name'], image=c.get('image'), limits=dict((c.get('resources') or {}).get('limits') or {}))
+            for c in (template.get('spec') or {}).get('containers') or []]
+
+
 def snapshot(kube, namespace, kind, name):
     workload = kube_backend.read_workload(kube, namespace, kind, name)
     pods = kube_backend.workload_pods(kube, namespace, workload)
+    status = workload.get('status') or {}
+    done, message = kube_backend.rollout_status(workload)
     return workload, dict(
         replicas=workload['spec'].get('replicas', 1),
+        ready_replicas=status.get('readyReplicas') or 0,
+        updated_replicas=status.get('updatedReplicas') or 0,
         generation=workload['metadata'].get('generation'),
+        revision=(workload['metadata'].get('annotations') or {}).get(kube_backend.REVISION),
         template_hash=kube_backend.template_hash(workload['spec']['template']),
-        rollout=kube_backend.rollout_status(workload)[1],
-        pods=[kube_backend.pod_summary(p) for p in pods],
+        containers=containers_of(workload['spec']['template']),
+        rollout=message,
+        rollout_done=done,
+        pods=[pod_details(p) for p in pods],
     ), pods
+
+
+def history(kube, namespace, kind, workload):
+    """The ReplicaSets of a Deployment, oldest revision first, with their readiness ([] for a StatefulSet)."""
+    if kind != 'deployment':
+        return []
+    uid = workload['metadata']['uid']
+    selector = kube_backend.selector_string(workload['spec']['selector'].get('matchLabels'))
+    found = kube.call(kube_backend.describe(namespace, kind, workload['metadata']['name']) + ' history',
+                      kube.apps.list_namespaced_replica_set, namespace, label_selector=selector)
+    items = []
+    for rs in found.get('items') or []:
+        meta = rs['metadata']
+        if not any(o.get('uid') == uid for o in meta.get('ownerReferences') or []):
+            continue
+        template = rs['spec'].get('template') or {}
+        items.append(dict(
+            revision=int((meta.get('annotations') or {}).get(kube_backend.REVISION, 0)),
+            template_hash=((template.get('metadata') or {}).get('labels') or {}).get('pod-template-hash'),
+            images=[c['image'] for c in containers_of(template)],
+            replicas=rs['spec'].get('replicas', 0),
+            ready_replicas=(rs.get('status') or {}).get('readyReplicas') or 0,
+            created=meta.get('creationTimestamp'),
+        ))
+    return sorted(items, key=lambda item: item['revision'])
 
 
 def make_plan(kube, params, kind, workload, pods):
@@ -281,6 +367,8 @@ def main():
         if plan.warning:
             module.warn(plan.warning)
         result = dict(actions=[plan.action] if plan.changed else [], msg=plan.msg, before=before)
+        if params['action'] == 'status':
+            result['history'] = history(kube, params['namespace'], kind, workload)
 
         def wait():
             if params['wait']:
