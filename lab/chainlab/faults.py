@@ -31,6 +31,7 @@ ACTIVE = topology.STATE / "faults.json"
 IPTABLES_TAG = "chainops-lab"
 DEAD_BOOTSTRAP = ["127.0.9.1:30301", "127.0.9.2:30302"]  # nothing listens there
 THROTTLED_CPUS = "0.1"
+SPLIT_TIMEOUT = 30.0  # seconds for the region's nodes to drop their peers outside it (p2p PEER_TIMEOUT is 5 s)
 FLOOD_RATE = "400"
 
 
@@ -197,6 +198,25 @@ def partition_heal(ctx, region):
     partition(ctx, region, "-D")
 
 
+def split_region(ctx, region):
+    """A partition the network recovered from: the links drop until the region's nodes have lost
+    every peer outside it, then come back; nodes only dial during their bootstrap window, so the
+    two sides stay split until someone restarts nodes (runbook: "restart nodes to re-establish
+    connections")."""
+    partition(ctx, region)
+    inside = ctx.fleet.in_region(region)
+
+    def split():
+        states = probe.fleet_state(inside)
+        return all(s["peers"] is not None and s["peers"] <= len(inside) - 1 for s in states)
+
+    try:
+        if not probe.wait_until(split, SPLIT_TIMEOUT):
+            raise SystemExit(f"partition-split: {region} still has peers outside it after {SPLIT_TIMEOUT:g}s")
+    finally:
+        partition_heal(ctx, region)
+
+
 def ban_miners(ctx, region):
     miners = [node.name for node in ctx.fleet.in_region(region)]
     for node in _running_nodes(ctx):
@@ -217,6 +237,8 @@ FAULTS = {f.name: f for f in (
           "processes still up", region_outage, region_outage_heal),
     Fault("partition", "region", "packets between the region and the rest dropped; no side has quorum, the chain "
           "halts; links stay down until nodes restart", partition, partition_heal),
+    Fault("partition-split", "region", "the region cut off until its nodes dropped every peer outside it, then the "
+          "links restored; the sides stay split and the chain halts until nodes restart", split_region, partition_heal),
     Fault("banned-miners", "region", "the region's miners banned on every node; active miners below quorum, "
           "the chain halts", ban_miners, unban_miners),
     Fault("cpu-throttle", "node", f"docker update --cpus {THROTTLED_CPUS}; proof generation time rises about tenfold",
