@@ -76,11 +76,12 @@ unit: setup
 
 # Integration tests need the lab; they leave it healthy after each fault.
 integration: lab-up
-	$(PYTEST) tests/integration
+	$(PYTEST) --durations=25 tests/integration
 
 # Each scenario by name: `--all` also looks for a `default` scenario we do not need.
 # One scenario per severity playbook; each prepares its fault and heals it in destroy.
-MOLECULE_SCENARIOS ?= fleet_status p2_node_down p1_regional_failure
+MOLECULE_SCENARIOS ?= fleet_status p2_node_down p1_regional_failure p1_chain_not_progressing \
+  p2_high_proof_time p2_low_peers p2_pending_transactions p1_app_outage p2_resource_pressure
 molecule: lab-up
 	@for scenario in $(MOLECULE_SCENARIOS); do \
 	  ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections molecule test -s $$scenario; \
