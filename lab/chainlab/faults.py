@@ -22,6 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,6 +33,7 @@ ACTIVE = topology.STATE / "faults.json"
 IPTABLES_TAG = "chainops-lab"
 DEAD_BOOTSTRAP = ["127.0.9.1:30301", "127.0.9.2:30302"]  # nothing listens there
 THROTTLED_CPUS = "0.1"
+BOOTSTRAP_WINDOW = 60.0  # bitcell_node.config: a node dials its bootstrap list this long after it starts
 SPLIT_TIMEOUT = 30.0  # seconds for the region's nodes to drop their peers outside it (p2p PEER_TIMEOUT is 5 s)
 FLOOD_RATE = "400"
 
@@ -155,7 +158,26 @@ def db_resync(ctx, node):
     _docker("start", node.name)
 
 
+def _start_time(node):
+    """bitcell_start_time_seconds of a running node, or None."""
+    try:
+        with urllib.request.urlopen(node.metrics_url, timeout=2) as reply:
+            for line in reply.read().decode().splitlines():
+                if line.startswith("bitcell_start_time_seconds "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def bad_bootstrap(ctx, node):
+    # A peer still inside its bootstrap window would dial the recreated node back and
+    # hide the fault: wait until every other node has stopped dialing.
+    starts = [_start_time(peer) for peer in _running_nodes(ctx) if peer.name != node.name]
+    delay = max((start for start in starts if start), default=0) + BOOTSTRAP_WINDOW + 1 - time.time()
+    if delay > 0:
+        print(f"bad-bootstrap: waiting {delay:.0f}s until no peer is still dialing its bootstrap list", flush=True)
+        time.sleep(delay)
     lab.recreate_node(ctx, node, bootstrap=DEAD_BOOTSTRAP)
 
 

@@ -19,7 +19,7 @@ import time
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError
+from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError, check_http_url
 from ansible_collections.chainops.runbooks.plugins.module_utils import docker as docker_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils import kube as kube_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils.http import ProbeError, http_get, jsonrpc_call
@@ -52,6 +52,60 @@ TARGET_MUTUALLY_EXCLUSIVE = [list(DOCKER_OPTIONS + KUBE_OPTIONS), ['container', 
                              ['compose_service', 'namespace']]
 TARGET_REQUIRED_ONE_OF = [list(DOCKER_OPTIONS + KUBE_OPTIONS)]
 TARGET_REQUIRED_BY = {'pod': 'namespace', 'workload': 'namespace', 'compose_project': 'compose_service'}
+
+
+def node_argument_spec():
+    """Options of a module that acts on one node: its name and where it runs (docker or Kubernetes)."""
+    spec = dict(name=dict(type='str'), k8s_container=dict(type='str'))
+    spec.update(target_argument_spec())
+    spec.update(docker_backend.docker_argument_spec())
+    spec.update(kube_backend.kube_argument_spec())
+    return spec
+
+
+def health_wait_argument_spec(wait_for):
+    """Options that tell when a node is back after an action; ``wait_for`` is the module's default."""
+    return dict(
+        health_url=dict(type='str'),
+        rpc_url=dict(type='str'),
+        probe_timeout=dict(type='float', default=3.0),
+        wait_for=dict(type='str', default=wait_for, choices=['healthy', 'progressing']),
+        stop_timeout=dict(type='int', default=10),
+    )
+
+
+# "progressing" is judged by the height, which only JSON-RPC gives.
+HEALTH_WAIT_REQUIRED_IF = [('wait_for', 'progressing', ('rpc_url',))]
+
+
+def check_health_wait(params):
+    """ChainopsError naming the option when the health_wait_argument_spec options are unusable."""
+    for option in ('health_url', 'rpc_url'):
+        if params[option]:
+            check_http_url(option, params[option])
+    if params['probe_timeout'] <= 0 or params['stop_timeout'] < 0:
+        raise ChainopsError('probe_timeout=%s stop_timeout=%s is not allowed; probe_timeout must be > 0 and '
+                            'stop_timeout >= 0 seconds' % (params['probe_timeout'], params['stop_timeout']))
+
+
+def back_check(observe, is_back, wait_for):
+    """A ``wait_until`` check: ``observe()`` is back (``is_back``) and, for ``progressing``, its height grew.
+
+    The first state that is back sets the starting height, so growth is measured after the action.
+    """
+    start = []
+
+    def check():
+        state = observe()
+        if not is_back(state):
+            return False
+        if wait_for == 'healthy':
+            return True
+        if not start or start[0] is None:
+            start[:] = [state['height']]
+            return False
+        return state['height'] is not None and state['height'] > start[0]
+    return check
 
 
 def is_docker_target(params):

@@ -148,7 +148,7 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError, check_http_url
+from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError
 from ansible_collections.chainops.runbooks.plugins.module_utils import docker as docker_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils import kube as kube_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils.remediation import (
@@ -156,12 +156,16 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.remediation impo
     remediation_argument_spec,
 )
 from ansible_collections.chainops.runbooks.plugins.module_utils.runtime import (
+    HEALTH_WAIT_REQUIRED_IF,
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_REQUIRED_BY,
     TARGET_REQUIRED_ONE_OF,
+    back_check,
+    check_health_wait,
+    health_wait_argument_spec,
+    node_argument_spec,
     node_health,
     runtime_target,
-    target_argument_spec,
     wait_until,
 )
 from ansible_collections.chainops.runbooks.plugins.module_utils.workload import plan_env
@@ -191,24 +195,13 @@ def kube_env(template, container_name, names):
 
 
 def main():
-    argument_spec = dict(
-        name=dict(type='str'),
-        env=dict(type='dict', required=True),
-        k8s_container=dict(type='str'),
-        health_url=dict(type='str'),
-        rpc_url=dict(type='str'),
-        probe_timeout=dict(type='float', default=3.0),
-        wait_for=dict(type='str', default='healthy', choices=['healthy', 'progressing']),
-        stop_timeout=dict(type='int', default=10),
-    )
-    argument_spec.update(target_argument_spec())
-    argument_spec.update(docker_backend.docker_argument_spec())
-    argument_spec.update(kube_backend.kube_argument_spec())
+    argument_spec = node_argument_spec()
+    argument_spec.update(env=dict(type='dict', required=True))
+    argument_spec.update(health_wait_argument_spec('healthy'))
     argument_spec.update(remediation_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE, required_one_of=TARGET_REQUIRED_ONE_OF,
-                           required_by=TARGET_REQUIRED_BY,
-                           required_if=[('wait_for', 'progressing', ('rpc_url',))])
+                           required_by=TARGET_REQUIRED_BY, required_if=HEALTH_WAIT_REQUIRED_IF)
     params = module.params
     env = params['env'] or {}
     # Secret values never reach the invocation log, results or diff.
@@ -218,12 +211,7 @@ def main():
     remediation = Remediation(module)
     try:
         validate_env(env)
-        for option in ('health_url', 'rpc_url'):
-            if params[option]:
-                check_http_url(option, params[option])
-        if params['probe_timeout'] <= 0 or params['stop_timeout'] < 0:
-            raise ChainopsError('probe_timeout=%s stop_timeout=%s is not allowed; probe_timeout must be > 0 and '
-                                'stop_timeout >= 0 seconds' % (params['probe_timeout'], params['stop_timeout']))
+        check_health_wait(params)
         target = runtime_target(params)
         name = params['name'] or target.name
         if target.runtime == 'docker':
@@ -254,24 +242,18 @@ def main():
                                           'k8s_container')['name'], words(changes))]
         result['msg'] = 'changing %s of %s' % (', '.join(changed_keys), name)
 
-        def healthy(start_height):
-            def check():
-                if target.runtime == 'docker':
-                    target.container.reload()
-                    if not target.container.attrs['State'].get('Running'):
-                        return False
-                health = node_health(params['health_url'], params['rpc_url'], params['probe_timeout'],
-                                     params['validate_certs'])
-                result['health'] = health
-                if health['healthy'] is False:
-                    return False
-                if params['wait_for'] == 'healthy':
-                    return True
-                if start_height[0] is None:
-                    start_height[0] = health['height']
-                    return False
-                return health['height'] is not None and health['height'] > start_height[0]
-            return check
+        def observe():
+            health = node_health(params['health_url'], params['rpc_url'], params['probe_timeout'],
+                                 params['validate_certs'])
+            result['health'] = health
+            if target.runtime == 'docker':
+                target.container.reload()
+                return dict(health, running=bool(target.container.attrs['State'].get('Running')))
+            return dict(health, running=True)  # the rollout wait already saw the pods ready
+
+        def healthy():
+            return back_check(observe, lambda state: state['running'] and state['healthy'] is not False,
+                              params['wait_for'])
 
         def not_back():
             health = result.get('health') or {}
@@ -283,7 +265,7 @@ def main():
             new, old = docker_backend.replace_container(target.client, target.container, env_list,
                                                         params['stop_timeout'])
             target.container = new
-            if params['wait'] and not wait_until(healthy([None]), remediation.deadline_at, params['wait_sleep']):
+            if params['wait'] and not wait_until(healthy(), remediation.deadline_at, params['wait_sleep']):
                 message = not_back()
                 docker_backend.restore_replaced(target.client, new, old, old_name)
                 raise ChainopsError(message + '; the previous container was put back', health=result.get('health'))
@@ -295,7 +277,7 @@ def main():
             if params['wait']:
                 kube_backend.wait_rollout(target.kube, params['namespace'], kind, workload_name,
                                           deadline_at=remediation.deadline_at, sleep_s=params['wait_sleep'])
-                if not wait_until(healthy([None]), remediation.deadline_at, params['wait_sleep']):
+                if not wait_until(healthy(), remediation.deadline_at, params['wait_sleep']):
                     raise ChainopsError(not_back(), health=result.get('health'))
 
         result['guardrails'] = remediation.guarded(name, 'env', apply_docker if target.runtime == 'docker'

@@ -107,7 +107,6 @@ elapsed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError
-from ansible_collections.chainops.runbooks.plugins.module_utils import docker as docker_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils import kube as kube_backend
 from ansible_collections.chainops.runbooks.plugins.module_utils.quantity import (
     format_cpu,
@@ -123,8 +122,8 @@ from ansible_collections.chainops.runbooks.plugins.module_utils.runtime import (
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_REQUIRED_BY,
     TARGET_REQUIRED_ONE_OF,
+    node_argument_spec,
     runtime_target,
-    target_argument_spec,
 )
 
 
@@ -133,15 +132,8 @@ def limits(state):
 
 
 def main():
-    argument_spec = dict(
-        name=dict(type='str'),
-        k8s_container=dict(type='str'),
-        cpu=dict(type='str'),
-        memory=dict(type='str'),
-    )
-    argument_spec.update(target_argument_spec())
-    argument_spec.update(docker_backend.docker_argument_spec())
-    argument_spec.update(kube_backend.kube_argument_spec())
+    argument_spec = node_argument_spec()
+    argument_spec.update(cpu=dict(type='str'), memory=dict(type='str'))
     argument_spec.update(remediation_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,

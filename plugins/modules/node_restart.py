@@ -135,20 +135,22 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError, check_http_url
-from ansible_collections.chainops.runbooks.plugins.module_utils import docker as docker_backend
-from ansible_collections.chainops.runbooks.plugins.module_utils import kube as kube_backend
+from ansible_collections.chainops.runbooks.plugins.module_utils.common import ChainopsError
 from ansible_collections.chainops.runbooks.plugins.module_utils.remediation import (
     Remediation,
     remediation_argument_spec,
 )
 from ansible_collections.chainops.runbooks.plugins.module_utils.runtime import (
+    HEALTH_WAIT_REQUIRED_IF,
     TARGET_MUTUALLY_EXCLUSIVE,
     TARGET_REQUIRED_BY,
     TARGET_REQUIRED_ONE_OF,
+    back_check,
+    check_health_wait,
+    health_wait_argument_spec,
+    node_argument_spec,
     node_health,
     runtime_target,
-    target_argument_spec,
     wait_until,
 )
 
@@ -165,33 +167,17 @@ def is_healthy(target, state):
 
 
 def main():
-    argument_spec = dict(
-        name=dict(type='str'),
-        k8s_container=dict(type='str'),
-        health_url=dict(type='str'),
-        rpc_url=dict(type='str'),
-        probe_timeout=dict(type='float', default=3.0),
-        condition=dict(type='str', default='unhealthy', choices=['unhealthy', 'always']),
-        wait_for=dict(type='str', default='progressing', choices=['healthy', 'progressing']),
-        stop_timeout=dict(type='int', default=10),
-    )
-    argument_spec.update(target_argument_spec())
-    argument_spec.update(docker_backend.docker_argument_spec())
-    argument_spec.update(kube_backend.kube_argument_spec())
+    argument_spec = node_argument_spec()
+    argument_spec.update(health_wait_argument_spec('progressing'))
+    argument_spec.update(condition=dict(type='str', default='unhealthy', choices=['unhealthy', 'always']))
     argument_spec.update(remediation_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE, required_one_of=TARGET_REQUIRED_ONE_OF,
-                           required_by=TARGET_REQUIRED_BY,
-                           required_if=[('wait_for', 'progressing', ('rpc_url',))])
+                           required_by=TARGET_REQUIRED_BY, required_if=HEALTH_WAIT_REQUIRED_IF)
     params = module.params
     remediation = Remediation(module)
     try:
-        for option in ('health_url', 'rpc_url'):
-            if params[option]:
-                check_http_url(option, params[option])
-        if params['probe_timeout'] <= 0 or params['stop_timeout'] < 0:
-            raise ChainopsError('probe_timeout=%s stop_timeout=%s is not allowed; probe_timeout must be > 0 and '
-                                'stop_timeout >= 0 seconds' % (params['probe_timeout'], params['stop_timeout']))
+        check_health_wait(params)
         target = runtime_target(params)
         name = params['name'] or target.name
         before = observe(target, params)
@@ -202,26 +188,19 @@ def main():
         result['actions'] = [target.restart_action(before)]
         result['msg'] = 'restarting %s: %s' % (name, before['health'] or before['status'])
 
-        def back(start_height):
-            def check():
-                state = observe(target, params)
-                result['after'] = state
-                if not (target.restarted(before, state) and is_healthy(target, state)):
-                    return False
-                if params['wait_for'] == 'healthy':
-                    return True
-                if start_height[0] is None:
-                    start_height[0] = state['height']
-                    return False
-                return state['height'] is not None and state['height'] > start_height[0]
-            return check
+        def observe_after():
+            result['after'] = observe(target, params)
+            return result['after']
+
+        back = back_check(observe_after, lambda state: target.restarted(before, state) and is_healthy(target, state),
+                          params['wait_for'])
 
         def apply():
             target.restart(before)
             if not params['wait']:
                 result['after'] = observe(target, params)
                 return
-            if not wait_until(back([None]), remediation.deadline_at, params['wait_sleep']):
+            if not wait_until(back, remediation.deadline_at, params['wait_sleep']):
                 after = result.get('after') or {}
                 raise ChainopsError('%s did not come back before wait_timeout=%s: %s, health %s, height %s' % (
                     name, params['wait_timeout'], after.get('status'), after.get('health'), after.get('height')),

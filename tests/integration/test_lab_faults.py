@@ -31,8 +31,6 @@ def unreachable(node):
     return not healthy and reason.startswith("unreachable")
 
 
-
-
 def test_node_crash_loop(fleet, dk, fault):
     node = fleet.node("bitcell-node-us-east-2")
     fault("node-crash-loop", node.name)
@@ -41,8 +39,6 @@ def test_node_crash_loop(fleet, dk, fault):
     assert "FATAL: config.toml" in dk.containers.get(node.name).logs(tail=20).decode()
     heal("node-crash-loop", node.name)
     assert fully_healthy(fleet)
-
-
 
 
 def test_region_outage_leaves_processes_up_but_unreachable(fleet, dk, fault):
@@ -63,12 +59,6 @@ def test_partition_halts_and_stays_split_until_restart(fleet, fault):
     assert metric(east[0], "bitcell_active_miners") == 3
     heal("partition", "eu-west")
     assert fully_healthy(fleet)
-
-
-
-
-
-
 
 
 def test_disk_fill(fleet, fault):
@@ -92,4 +82,3 @@ def test_db_corrupt(fleet, fault):
     assert docker_exec(node.name, "bitcell-node", "db-check").returncode == 0
     evidence = list((fleet.node(node.name).data_dir.parents[1] / "evidence").glob(f"{node.name}-db-*"))
     assert evidence, "the corrupted db is kept aside as evidence, not deleted"
-
