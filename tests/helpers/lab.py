@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Reading the lab from outside: JSON-RPC, /metrics, docker exec, and the fault CLI."""
+"""Reading the lab from outside: JSON-RPC, /metrics, HTTP, docker exec, kubectl, and the fault CLI."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from chainlab import probe
@@ -57,3 +60,24 @@ def metric_or_none(node, name):
         return metric(node, name)
     except (OSError, KeyError):
         return None
+
+
+def get_json(url):
+    """(HTTP status, decoded JSON body) of a GET, or (None, None) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return None, None
+
+
+def kubectl(*args):
+    """kubectl against the lab's API server (namespace default unless -n says otherwise); its stdout."""
+    from kubelab import control
+
+    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=180, check=False,
+                          env=dict(os.environ, KUBECONFIG=str(control.KUBECONFIG)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

@@ -7,27 +7,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
 from chainlab import probe
 from helpers.ansible_run import REPO, run_playbook
+from helpers.lab import get_json, kubectl
 from kubelab import control
 
 pytestmark = pytest.mark.lab
 P1 = REPO / "playbooks" / "p1_app_outage.yml"
 P2 = REPO / "playbooks" / "p2_resource_pressure.yml"
 MANIFEST = REPO / "lab" / "kubelab" / "manifests" / "default.yaml"
-
-
-def kubectl(*args):
-    proc = subprocess.run(["kubectl", "-n", "default", *args], capture_output=True, text=True, timeout=180,
-                          check=False, env=dict(os.environ, KUBECONFIG=str(control.KUBECONFIG)))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
 
 
 def deployment(name):
@@ -37,16 +28,6 @@ def deployment(name):
 def pods(app):
     found = json.loads(kubectl("get", "pods", "-l", "app=" + app, "-o", "json"))["items"]
     return [p for p in found if not p["metadata"].get("deletionTimestamp")]
-
-
-def get_json(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-    except OSError:
-        return None, None
 
 
 def coordinator(path):

@@ -10,16 +10,13 @@ puts the workloads back as `make lab-up` made them.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
 from chainlab import probe
 from helpers.ansible_run import run_module
+from helpers.lab import get_json, kubectl
 from kubelab import control
 
 pytestmark = pytest.mark.lab
@@ -47,23 +44,6 @@ def lab_state(kubeconfig, tmp_path):
     api = control.client()
     control.apply(api, control.manifests())
     assert control.wait_ready(api), "the lab's workloads did not settle after the test"
-
-
-def kubectl(*args):
-    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=180, check=False,
-                          env=dict(os.environ, KUBECONFIG=str(control.KUBECONFIG)))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
-
-def get_json(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-    except OSError:
-        return None, None
 
 
 def listening(url):
