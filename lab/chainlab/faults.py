@@ -170,14 +170,22 @@ def _start_time(node):
     return None
 
 
-def bad_bootstrap(ctx, node):
-    # A peer still inside its bootstrap window would dial the recreated node back and
-    # hide the fault: wait until every other node has stopped dialing.
-    starts = [_start_time(peer) for peer in _running_nodes(ctx) if peer.name != node.name]
-    delay = max((start for start in starts if start), default=0) + BOOTSTRAP_WINDOW + 1 - time.time()
+def _wait_bootstrap_windows_closed(fault, nodes):
+    """Sleep until none of `nodes` still dials its bootstrap list.
+
+    A node restarted less than BOOTSTRAP_WINDOW ago (by an earlier fault's heal, say)
+    would dial an isolated node or a split side back and hide the fault.
+    """
+    starts = [start for start in map(_start_time, nodes) if start]
+    delay = max(starts, default=0) + BOOTSTRAP_WINDOW + 1 - time.time()
     if delay > 0:
-        print(f"bad-bootstrap: waiting {delay:.0f}s until no peer is still dialing its bootstrap list", flush=True)
+        print(f"{fault}: waiting {delay:.0f}s until no node is still dialing its bootstrap list", flush=True)
         time.sleep(delay)
+
+
+def bad_bootstrap(ctx, node):
+    peers = [peer for peer in _running_nodes(ctx) if peer.name != node.name]
+    _wait_bootstrap_windows_closed("bad-bootstrap", peers)
     lab.recreate_node(ctx, node, bootstrap=DEAD_BOOTSTRAP)
 
 
@@ -235,6 +243,7 @@ def split_region(ctx, region):
     try:
         if not probe.wait_until(split, SPLIT_TIMEOUT):
             raise SystemExit(f"partition-split: {region} still has peers outside it after {SPLIT_TIMEOUT:g}s")
+        _wait_bootstrap_windows_closed("partition-split", _running_nodes(ctx))
     finally:
         partition_heal(ctx, region)
 
