@@ -44,6 +44,11 @@ class AnsibleRun:
                 if entry["task"] == name or entry["task"].endswith(" : " + name)}
 
     @property
+    def flat_output(self):
+        """stdout and stderr with the callback's line wrapping undone, for matching messages."""
+        return " ".join((self.stdout + self.stderr).split())
+
+    @property
     def ok(self):
         return self.rc == 0 and not any(r.get("failed") or r.get("unreachable") for r in self.results.values())
 

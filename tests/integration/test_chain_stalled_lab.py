@@ -19,11 +19,6 @@ def p1(tmp_path, limit=None, check=False, **extra):
                         env={"CHAINOPS_STATE_DIR": tmp_path / "guardrails"})
 
 
-def flat(run):
-    """The output with the callback's line wrapping undone."""
-    return " ".join((run.stdout + run.stderr).split())
-
-
 def started_at(dk, names):
     return {name: dk.containers.get(name).attrs["State"]["StartedAt"] for name in names}
 
@@ -36,12 +31,12 @@ def test_split_partition_restarts_the_minority_side_only(fleet, fault, dk, tmp_p
 
     plan = p1(tmp_path, check=True)
     assert plan.rc == 0, plan.stdout[-4000:]
-    assert "restart the minority side " + ", ".join(minority) in flat(plan), plan.stdout[-4000:]
+    assert "restart the minority side " + ", ".join(minority) in plan.flat_output, plan.stdout[-4000:]
     assert started_at(dk, majority + minority) == before
 
     run = p1(tmp_path)
     assert run.ok, run.stdout[-5000:] + run.stderr[-2000:]
-    assert "after: chain progressing" in flat(run)
+    assert "after: chain progressing" in run.flat_output
     after = started_at(dk, majority + minority)
     assert all(after[name] != before[name] for name in minority)
     assert {name: after[name] for name in majority} == {name: before[name] for name in majority}
@@ -51,7 +46,7 @@ def test_split_partition_restarts_the_minority_side_only(fleet, fault, dk, tmp_p
 def test_partition_with_links_down_escalates(fleet, fault, tmp_path):
     fault("partition", "us-east")
     run = p1(tmp_path, chain_stalled_verify_attempts=1, chain_stalled_wait_timeout=30)
-    out = flat(run)
+    out = run.flat_output
     assert run.rc != 0
     assert "ESCALATE (runbook 000 §3 ChainNotProgressing" in out, out[-5000:]
     assert "chain still" in out and "after the repair" in out

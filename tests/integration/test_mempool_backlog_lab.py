@@ -22,11 +22,6 @@ def p2(tmp_path, limit=None, check=False, **extra):
                         env={"CHAINOPS_STATE_DIR": tmp_path / "guardrails"})
 
 
-def flat(run):
-    """The output with the callback's line wrapping undone."""
-    return " ".join((run.stdout + run.stderr).split())
-
-
 def min_fee(container):
     proc = docker_exec(container, "bitcell-node", "admin", "status")
     assert proc.returncode == 0, proc.stderr
@@ -44,7 +39,7 @@ def test_backlog_behind_a_stalled_chain_leaves_the_mempool_alone(fleet, fault, t
     assert backlogged(fleet)
 
     run = p2(tmp_path)
-    out = flat(run)
+    out = run.flat_output
     assert run.rc != 0
     assert "ESCALATE (runbook 000 §6 HighPendingTransactions" in out, out[-5000:]
     assert "processing bottleneck, not spam" in out and "run playbooks/p1_chain_not_progressing.yml first" in out
@@ -58,11 +53,11 @@ def test_lifting_the_floor_while_the_spam_continues_puts_it_back(fleet, fault, t
 
     floor = p2(tmp_path)
     assert floor.ok, floor.stdout[-5000:] + floor.stderr[-2000:]
-    assert "follow-up: the fee floor 2 is a mitigation and stays in place" in flat(floor)
+    assert "follow-up: the fee floor 2 is a mitigation and stays in place" in floor.flat_output
     assert min_fee(WATCHED) == 2
 
     lifted = p2(tmp_path, mempool_backlog_restore=True, mempool_backlog_restore_watch=6)
-    out = flat(lifted)
+    out = lifted.flat_output
     assert lifted.rc != 0
     assert "the backlog returned within 6 s of restoring the limits" in out, out[-5000:]
     assert "the fee floor 2 was put back" in out
